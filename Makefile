@@ -1,0 +1,43 @@
+# Two entry points, both self-installing on a fresh machine:
+#   make run   build the starter index (if needed) and serve the UI on 127.0.0.1:8501
+#   make test  run the whole test suite
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+# The CPU wheel of torch; pinned because an unpinned torch resolves to a
+# multi-GB CUDA build. Override for another platform: make TORCH_SPEC=torch==X
+TORCH_SPEC ?= torch==2.13.0
+STORE  ?= $(CURDIR)/data
+PORT   ?= 8501
+
+.PHONY: install run index test test-fast bench clean
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip setuptools wheel
+	$(PY) -m pip install --quiet "$(TORCH_SPEC)"
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Idempotent: unchanged corpus files cost nothing (no model load).
+index: install
+	$(VENV)/bin/equisearch --store "$(STORE)" ingest corpus
+
+run: index
+	$(VENV)/bin/equisearch --store "$(STORE)" ui --port $(PORT)
+
+test: install
+	$(PY) -m pytest
+
+# Everything but the slow real-model / large-data tests.
+test-fast: install
+	$(PY) -m pytest -m "not slow"
+
+bench: install
+	$(PY) bench/run_all.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -1,0 +1,451 @@
+"""The ``equisearch`` command line.
+
+Thin on purpose: each command parses options, calls the library, and turns
+domain errors (:class:`search.errors.EquisearchError`) into one-line
+``Error: ...`` messages with exit code 1. Nothing heavy is imported at module
+level, so ``equisearch --help`` answers at once.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+from functools import wraps
+from pathlib import Path
+
+import click
+
+from search.errors import EquisearchError
+from search.settings import Settings
+
+log = logging.getLogger("equisearch")
+
+
+class Context:
+    """Options shared by every command (global --store / --model)."""
+
+    def __init__(self, store: str | None, model: str | None):
+        overrides = {}
+        if store:
+            overrides["home"] = store
+        if model:
+            overrides["model"] = model
+        self.settings = Settings.from_env(**overrides)
+        self.model_given = bool(model) or bool(os.environ.get("EQUISEARCH_MODEL"))
+
+    @property
+    def home(self) -> Path:
+        return self.settings.home_path
+
+    def engine(self):
+        from search.api import Engine
+        from search.errors import StoreMismatch
+
+        engine = Engine.open(self.home, self.settings)
+        recorded = engine.store.get_meta("model")
+        if self.model_given and recorded and recorded != self.settings.model:
+            raise StoreMismatch(
+                f"store {self.home} was built with model {recorded!r}, not {self.settings.model!r}: "
+                "drop --model to use the store's model, or run `equisearch rebuild` with the new one"
+            )
+        return engine
+
+
+def friendly_errors(func):
+    """Turn library errors into ``Error: ...`` lines; never show a traceback."""
+
+    @wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except EquisearchError as exc:
+            raise click.ClickException(" ".join(str(exc).split())) from exc
+        except KeyboardInterrupt:
+            raise click.Abort() from None
+        except OSError as exc:
+            raise click.ClickException(f"{exc.strerror or exc}: {getattr(exc, 'filename', '') or ''}".rstrip(": ")) from exc
+
+    return wrapper
+
+
+pass_ctx = click.make_pass_decorator(Context)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--store", type=click.Path(file_okay=False), envvar="EQUISEARCH_HOME", show_envvar=True,
+              help="Store directory (default: the user data dir).")
+@click.option("--model", help="Sentence-transformers model name or path (env EQUISEARCH_MODEL).")
+@click.option("-v", "--verbose", count=True, help="Log more (-v info, -vv debug).")
+@click.version_option(package_name="equisearch")
+@click.pass_context
+def main(ctx: click.Context, store: str | None, model: str | None, verbose: int) -> None:
+    """equisearch: offline search and cited answers over education-equity sources.
+
+    \b
+    Typical use:
+      equisearch ingest corpus/ reports/          # add files and folders
+      equisearch ask "what works for PLAC pupils?"
+      equisearch search "pupil premium" --json
+    """
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    if verbose == 0:
+        # The CLI reports ingest failures itself; library warnings would repeat them.
+        logging.getLogger("ingest").setLevel(logging.ERROR)
+    try:
+        ctx.obj = Context(store, model)
+    except EquisearchError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+# -- ingest -------------------------------------------------------------------
+@main.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--kind", type=click.Choice(["article", "report", "transcript", "forum", "guidance",
+                                           "inspection", "event", "other"]),
+              help="Kind recorded for every source in this batch.")
+@click.option("--site", help="Site or publisher recorded for every source.")
+@click.option("--title", help="Title (for a single source).")
+@click.option("--url", help="URL where the source lives (links in citations; video URL for transcripts).")
+@click.option("--tag", "tags", multiple=True, help="Tag added to every source (repeatable).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@pass_ctx
+@friendly_errors
+def ingest(c: Context, paths, kind, site, title, url, tags, quiet) -> None:
+    """Add files and folders (recursively) to the store.
+
+    Reads .txt .md .gs .html .htm .pdf .vtt .srt; other files in folders are
+    skipped. Unchanged files cost nothing on re-ingest. Exit code 1 when any
+    source failed; the others are stored all the same.
+    """
+    from search.store import Store
+
+    from .pipeline import Ingestor
+
+    overrides = {k: v for k, v in {"kind": kind, "site": site, "title": title, "url": url}.items() if v}
+    if tags:
+        overrides["tags"] = list(tags)
+    store = Store.open(c.home)
+    ingestor = Ingestor(store, c.settings)
+    show = not quiet and sys.stderr.isatty()
+    with click.progressbar(length=1, label="Ingesting", file=sys.stderr, show_eta=True,
+                           show_pos=True) if show else _NullBar() as bar:
+        def progress(result, done, total):
+            bar.length = total
+            bar.update(1)
+            if result.status == "failed":
+                click.echo(f"\nfailed: {result.source}: {result.reason}", err=True)
+
+        report = ingestor.ingest_paths(paths, overrides=overrides, progress=progress)
+    if not show:
+        for r in report.failed:
+            click.echo(f"failed: {r.source}: {r.reason}", err=True)
+    counts = report.counts
+    click.echo(
+        f"{counts['added']} added, {counts['updated']} updated, {counts['unchanged']} unchanged, "
+        f"{counts['duplicate']} duplicate, {counts['skipped']} skipped, {counts['failed']} failed "
+        f"({report.passages} passages embedded) -> {c.home}"
+    )
+    if report.failed:
+        sys.exit(1)
+
+
+class _NullBar:
+    length = 0
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def update(self, n):
+        pass
+
+
+# -- search / ask ---------------------------------------------------------------
+def _filters(kind, site, tag, date_from, date_to):
+    from search.types import Filters
+
+    return Filters(tuple(kind), tuple(site), tuple(tag), date_from or "", date_to or "")
+
+
+def _filter_options(func):
+    for opt in reversed([
+        click.option("--kind", multiple=True, help="Only these kinds (repeatable)."),
+        click.option("--site", multiple=True, help="Only these sites (repeatable)."),
+        click.option("--tag", multiple=True, help="Only sources with this tag (repeatable)."),
+        click.option("--from", "date_from", help="Only sources dated on/after (YYYY or YYYY-MM-DD)."),
+        click.option("--to", "date_to", help="Only sources dated on/before (YYYY or YYYY-MM-DD)."),
+    ]):
+        func = opt(func)
+    return func
+
+
+def hit_json(rank: int, hit) -> dict:
+    ch, cit = hit.chunk, hit.citation
+    return {
+        "rank": rank,
+        "chunk_id": ch.id,
+        "doc_id": ch.doc_id,
+        "score": round(hit.score, 6),
+        "dense": None if hit.dense is None else round(hit.dense, 4),
+        "title": cit.title,
+        "site": cit.site,
+        "kind": cit.kind,
+        "date": cit.date,
+        "uri": cit.uri,
+        "link": cit.link,
+        "location": cit.location,
+        "page_start": ch.page_start,
+        "page_end": ch.page_end,
+        "t_start": ch.t_start,
+        "t_end": ch.t_end,
+        "speaker": ch.speaker,
+        "section": ch.section,
+        "char_start": ch.char_start,
+        "char_end": ch.char_end,
+        "text": ch.text,
+    }
+
+
+def _source_line(n: int, hit) -> str:
+    cit = hit.citation
+    bits = [b for b in (cit.site, cit.kind, cit.date, cit.location) if b]
+    return f"[{n}] {cit.title}" + (f" ({', '.join(bits)})" if bits else "") + f"\n    {cit.link}"
+
+
+def _excerpt(text: str, width: int = 300) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1].rsplit(" ", 1)[0] + "…"
+
+
+@main.command()
+@click.argument("query")
+@click.option("-k", "--k", "k", type=click.IntRange(1, 100), help="Number of passages (default 5).")
+@_filter_options
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output (keys in the README).")
+@pass_ctx
+@friendly_errors
+def search(c: Context, query, k, kind, site, tag, date_from, date_to, as_json) -> None:
+    """Hybrid (vector + keyword) search; prints cited passages."""
+    engine = c.engine()
+    result = engine.search(query, k=k, filters=_filters(kind, site, tag, date_from, date_to))
+    if as_json:
+        click.echo(json.dumps({
+            "query": result.query,
+            "elapsed_ms": round(result.elapsed_ms, 2),
+            "also_searched": list(result.also_searched),
+            "results": [hit_json(i, h) for i, h in enumerate(result.hits, start=1)],
+        }, ensure_ascii=False, indent=2))
+        return
+    if not result.hits:
+        click.echo("No passages found. Ingest sources first (equisearch ingest PATH) or try other words.")
+        return
+    for i, hit in enumerate(result.hits, start=1):
+        click.echo(_source_line(i, hit))
+        click.echo(f"    {_excerpt(hit.chunk.text)}\n")
+
+
+@main.command()
+@click.argument("question")
+@click.option("-k", "--k", "k", type=click.IntRange(1, 20), help="Passages to draw the answer from (default 5).")
+@_filter_options
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output (keys in the README).")
+@pass_ctx
+@friendly_errors
+def ask(c: Context, question, k, kind, site, tag, date_from, date_to, as_json) -> None:
+    """Answer a question with sentences from the sources, each cited [n]."""
+    engine = c.engine()
+    answer = engine.ask(question, k=k, filters=_filters(kind, site, tag, date_from, date_to))
+    if as_json:
+        click.echo(json.dumps({
+            "question": answer.question,
+            "answer": answer.text,
+            "abstained": answer.abstained,
+            "confidence": round(answer.confidence, 4),
+            "also_searched": list(answer.also_searched),
+            "sentences": [{"text": s.text, "ref": s.ref} for s in answer.sentences],
+            "sources": [hit_json(i, h) for i, h in enumerate(answer.passages, start=1)],
+        }, ensure_ascii=False, indent=2))
+        return
+    if not answer.passages:
+        click.echo("The store has no passages yet: run `equisearch ingest PATH` first.")
+        return
+    click.echo(answer.text)
+    if answer.also_searched:
+        click.echo(f"(also searched: {', '.join(answer.also_searched)})")
+    click.echo("\nClosest passages:" if answer.abstained else "\nSources:")
+    for i, hit in enumerate(answer.passages, start=1):
+        click.echo(_source_line(i, hit))
+        click.echo(f"    {_excerpt(hit.chunk.text, 240)}")
+
+
+# -- store management -----------------------------------------------------------
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_ctx
+@friendly_errors
+def sources(c: Context, as_json) -> None:
+    """List stored documents (newest first)."""
+    from search.store import Store
+
+    docs = Store.open(c.home, create=False).documents()
+    if as_json:
+        click.echo(json.dumps([{
+            "id": d.id, "title": d.title, "uri": d.uri, "url": d.url, "site": d.site, "kind": d.kind,
+            "date": d.date, "tags": list(d.tags), "chunks": d.n_chunks, "aliases": list(d.aliases),
+            "added_at": d.added_at, "updated_at": d.updated_at,
+        } for d in docs], ensure_ascii=False, indent=2))
+        return
+    if not docs:
+        click.echo("No sources yet: run `equisearch ingest PATH`.")
+        return
+    for d in docs:
+        bits = ", ".join(b for b in (d.site, d.kind, d.date) if b)
+        click.echo(f"{d.id:>5}  {d.title}  ({bits}; {d.n_chunks} passages)\n       {d.uri}")
+
+
+@main.command()
+@click.argument("source", nargs=-1, required=True)
+@pass_ctx
+@friendly_errors
+def remove(c: Context, source) -> None:
+    """Remove documents by id, path or URL (with their passages)."""
+    from search.store import Store
+    from search.vectors import VectorIndex
+
+    store = Store.open(c.home, create=False)
+    store.acquire_write_lock()
+    index = VectorIndex(store)
+    missing = []
+    try:
+        for s in source:
+            doc = None
+            if s.isdigit():
+                doc = store.get_document(int(s))
+            if doc is None:
+                doc = store.find_document(s)
+            if doc is None and not s.startswith(("http://", "https://")):
+                doc = store.find_document(str(Path(s).expanduser().resolve()))
+            if doc is None:
+                missing.append(s)
+                continue
+            index.ensure_current()
+            index.apply(store.remove_document(doc.id), None)
+            click.echo(f"removed {doc.id}: {doc.title}")
+    finally:
+        index.save()
+        store.release_write_lock()
+    for s in missing:
+        click.echo(f"not found: {s} (see `equisearch sources` for ids)", err=True)
+    if missing:
+        sys.exit(1)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_ctx
+@friendly_errors
+def stats(c: Context, as_json) -> None:
+    """Counts and what built the store."""
+    from search.store import Store
+
+    store = Store.open(c.home, create=False)
+    info = store.info()
+    integrity = store.integrity()
+    kinds = dict(store.conn.execute("SELECT kind, count(*) FROM documents GROUP BY kind ORDER BY kind").fetchall())
+    size = sum(f.stat().st_size for f in store.path.iterdir() if f.is_file())
+    data = {
+        "store": str(store.path),
+        "documents": info.documents,
+        "chunks": info.chunks,
+        "vectors": integrity["vectors"],
+        "model": info.model,
+        "dim": info.dim,
+        "chunking": info.chunking,
+        "schema_version": info.schema_version,
+        "generation": info.generation,
+        "kinds": kinds,
+        "size_bytes": size,
+    }
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return
+    for key, value in data.items():
+        click.echo(f"{key:>15}: {value}")
+
+
+@main.command()
+@click.option("--index-only", is_flag=True, help="Only rebuild the FAISS index from stored vectors (no re-embedding).")
+@pass_ctx
+@friendly_errors
+def rebuild(c: Context, index_only) -> None:
+    """Re-cut and re-embed every document with the current model and chunking.
+
+    Needed after changing --model / EQUISEARCH_MODEL or the chunking settings.
+    Works from the stored text (sources are not re-read) in one transaction:
+    an interrupted rebuild leaves the store as it was.
+    """
+    from search.store import Store
+    from search.vectors import VectorIndex
+
+    from .pipeline import rebuild_store
+
+    store = Store.open(c.home, create=False)
+    if index_only:
+        store.acquire_write_lock()
+        try:
+            n = VectorIndex(store).rebuild()
+        finally:
+            store.release_write_lock()
+        click.echo(f"rebuilt vector index: {n} vectors")
+        return
+    report = rebuild_store(store, c.settings)
+    click.echo(f"rebuilt {report.documents} documents, {report.chunks} passages with {report.model} ({report.chunking})")
+
+
+@main.command(name="eval")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("-k", "--k", "k", type=click.IntRange(1, 100), default=5, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Full report with per-question results.")
+@pass_ctx
+@friendly_errors
+def eval_(c: Context, file, k, as_json) -> None:
+    """Measure recall@k, MRR, abstention and latency on a question file (JSONL)."""
+    from search.evaluate import evaluate, load_eval
+
+    report = evaluate(c.engine(), load_eval(file), k=k)
+    if as_json:
+        click.echo(json.dumps(report, ensure_ascii=False, indent=2))
+        return
+    for p in report["per_question"]:
+        mark = "ok " if p["hit"] else "MISS"
+        extra = f"rank {p['rank']}" if p["rank"] else ("abstained" if p["abstained"] else "answered")
+        click.echo(f"{mark} {p['id']:>6}  {extra:<10} {p['question']}")
+    click.echo(
+        f"\nn={report['n']}  recall@{k}={report['recall_at_k']}  mrr={report['mrr']}  "
+        f"abstain_correct={report['abstain_correct']}  abstain_wrong={report['abstain_wrong']}  "
+        f"latency p50={report['latency_ms']['p50']} ms p95={report['latency_ms']['p95']} ms"
+    )
+
+
+@main.command()
+@click.option("--port", default=8501, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@pass_ctx
+def ui(c: Context, port, host) -> None:
+    """Open the browser UI (Streamlit) on this store."""
+    app = Path(__file__).resolve().parent.parent / "ui" / "app.py"
+    env = {**os.environ, "EQUISEARCH_HOME": str(c.home)}
+    if c.settings.model:
+        env.setdefault("EQUISEARCH_MODEL", c.settings.model)
+    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.address", host,
+           "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+    sys.exit(subprocess.call(cmd, env=env))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,419 @@
+"""Source -> extract -> clean -> chunk -> embed -> store, one source at a time.
+
+Each source is written in its own transaction, so a failure (bad file, model
+error, full disk) leaves every other source as it was: the failure is recorded
+with a one-line reason and the batch goes on. The caller (CLI, UI) decides
+what to show and which exit code to use.
+
+Idempotence: a source's ``content_hash`` is the hash of its raw bytes plus
+:data:`PIPELINE_VERSION`. Unchanged bytes cost nothing; changed bytes replace
+the document's passages in one transaction, re-using the stored vectors of
+passages whose text did not change. The same text reached from two locations
+is stored once, the second location kept as an alias.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+
+from search.embedding import Embedder, load_embedder
+from search.errors import EquisearchError, ExtractionError, StoreMismatch, UnsupportedSource
+from search.settings import Settings
+from search.store import NewDocument, Store
+from search.text import content_hash
+from search.types import KINDS
+from search.vectors import VectorIndex
+
+from .chunk import chunk_document
+from .clean import clean
+from .extract import SUPPORTED_SUFFIXES, extract_file
+from .segments import Extracted, assemble, blocks_to_rows, rows_to_blocks
+
+log = logging.getLogger(__name__)
+
+#: Bump when extraction, cleaning or chunking changes what a file produces, so
+#: re-ingesting unchanged files picks up the improvement.
+PIPELINE_VERSION = "1"
+
+#: Per-folder metadata file: {"documents": [{"file": ..., "title": ..., ...}]}.
+MANIFEST_NAME = "manifest.json"
+_META_FIELDS = ("title", "site", "kind", "date", "author", "url", "language", "tags")
+
+Progress = Callable[["ItemResult", int, int], None]
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    """What happened to one source.
+
+    ``status`` is one of: added, updated, unchanged, duplicate (same text as a
+    stored document: recorded as an alias), skipped (not a supported type,
+    inside a folder), failed (``reason`` says why and what to do).
+    """
+
+    source: str
+    status: str
+    reason: str = ""
+    doc_id: int | None = None
+    chunks: int = 0
+    title: str = ""
+
+
+@dataclass
+class IngestReport:
+    results: list[ItemResult] = field(default_factory=list)
+
+    def count(self, status: str) -> int:
+        return sum(1 for r in self.results if r.status == status)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        keys = ("added", "updated", "unchanged", "duplicate", "skipped", "failed")
+        return {k: self.count(k) for k in keys}
+
+    @property
+    def failed(self) -> list[ItemResult]:
+        return [r for r in self.results if r.status == "failed"]
+
+    @property
+    def passages(self) -> int:
+        return sum(r.chunks for r in self.results if r.status in ("added", "updated"))
+
+
+def _normalise_date(value) -> str:
+    if value is None or value == "":
+        return ""
+    if isinstance(value, (_dt.date, _dt.datetime)):
+        return value.isoformat()[:10]
+    return str(value).strip()[:10]
+
+
+def discover(paths: Iterable[str | os.PathLike]) -> Iterator[tuple[Path, bool]]:
+    """Yield (file, explicit) for each path; folders are walked recursively.
+
+    ``explicit`` is true for files named directly (an unsupported type is then
+    an error, not a skip). Symlinked folders are not followed (no loops);
+    hidden files and folders are ignored.
+    """
+    for raw in paths:
+        p = Path(raw).expanduser()
+        if p.is_dir():
+            for root, dirs, files in os.walk(p, followlinks=False):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                for name in sorted(files):
+                    if name.startswith(".") or name == MANIFEST_NAME:
+                        continue
+                    yield Path(root) / name, False
+        else:
+            yield p, True
+
+
+def load_manifest(folder: Path) -> dict[str, dict]:
+    """Metadata per file name from ``folder/manifest.json`` (empty if none)."""
+    path = folder / MANIFEST_NAME
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return {d["file"]: d for d in data.get("documents", []) if isinstance(d, dict) and "file" in d}
+    except (OSError, ValueError, KeyError, AttributeError) as exc:
+        log.warning("ignoring unreadable manifest %s: %s", path, exc)
+        return {}
+
+
+class Ingestor:
+    """Writes sources into one store. Takes the store's writer lock while working."""
+
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        embedder: Embedder | None = None,
+        index: VectorIndex | None = None,
+    ):
+        self.store = store
+        self.settings = settings
+        self._embedder = embedder
+        self.index = index or VectorIndex(store)
+        self._manifests: dict[Path, dict[str, dict]] = {}
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            self._embedder = load_embedder(self.settings.model)
+        return self._embedder
+
+    @property
+    def model_name(self) -> str:
+        return getattr(self.embedder, "name", self.settings.model)
+
+    def check_store(self) -> None:
+        """Refuse early (before any parsing) when the store was built differently."""
+        recorded = self.store.get_meta("model") or ""
+        chunking = self.store.get_meta("chunking") or ""
+        name = self._embedder.name if self._embedder is not None else self.settings.model
+        if (recorded and recorded != name) or (chunking and chunking != self.settings.chunking):
+            self.store.check_compatible(name, int(self.store.get_meta("dim", "0") or 0), self.settings.chunking)
+
+    # -- batch -----------------------------------------------------------
+    def ingest_paths(
+        self,
+        paths: Iterable[str | os.PathLike],
+        *,
+        overrides: dict | None = None,
+        progress: Progress | None = None,
+    ) -> IngestReport:
+        """Ingest files and folders; never raises for one bad source.
+
+        Raises only what makes the whole batch impossible: a store built by
+        another model (:class:`StoreMismatch`) or held by another writer.
+        """
+        self.check_store()
+        report = IngestReport()
+        items = list(discover(paths))
+        self.store.acquire_write_lock()
+        try:
+            for i, (path, explicit) in enumerate(items, start=1):
+                result = self._ingest_one_file(path, explicit, overrides or {})
+                report.results.append(result)
+                if result.status == "failed":
+                    log.warning("%s: %s", result.source, result.reason)
+                if progress:
+                    progress(result, i, len(items))
+        finally:
+            self.index.save()
+            self.store.release_write_lock()
+        return report
+
+    def _ingest_one_file(self, path: Path, explicit: bool, overrides: dict) -> ItemResult:
+        source = str(path)
+        suffix = path.suffix.lower()
+        if suffix not in SUPPORTED_SUFFIXES:
+            if explicit:
+                reason = (
+                    "no such file or folder: check the path" if not path.exists()
+                    else f"unsupported file type {suffix or '(none)'}: "
+                    f"equisearch reads {', '.join(sorted(SUPPORTED_SUFFIXES))}"
+                )
+                return ItemResult(source, "failed", reason)
+            return ItemResult(source, "skipped", f"unsupported type {suffix or '(none)'}")
+        try:
+            path = path.resolve(strict=True)
+            uri = str(path)
+            size = path.stat().st_size
+            if size > self.settings.max_file_mb * 1024 * 1024:
+                return ItemResult(source, "failed", f"file is {size // (1024 * 1024)} MiB, over the "
+                                  f"{self.settings.max_file_mb} MiB limit: split it or raise EQUISEARCH_MAX_FILE_MB")
+            data = path.read_bytes()
+        except FileNotFoundError:
+            return ItemResult(source, "failed", "no such file: check the path")
+        except PermissionError:
+            return ItemResult(source, "failed", "permission denied: make the file readable and try again")
+        except OSError as exc:
+            return ItemResult(source, "failed", f"cannot read file ({exc.strerror}): check the path")
+        meta = {**self._manifest_for(path), **overrides}
+        chash = content_hash(PIPELINE_VERSION.encode() + b"\0" + data)
+        existing = self.store.find_document(uri)
+        if existing is not None and existing.content_hash == chash:
+            self._refresh_metadata(existing.id, existing, meta)
+            return ItemResult(source, "unchanged", doc_id=existing.id, chunks=existing.n_chunks, title=existing.title)
+        try:
+            extracted = extract_file(path)
+        except UnsupportedSource as exc:
+            return ItemResult(source, "failed", _one_line(exc))
+        except ExtractionError as exc:
+            return ItemResult(source, "failed", _one_line(exc))
+        except Exception as exc:  # a parser bug must not sink the batch
+            log.exception("unexpected error extracting %s", path)
+            return ItemResult(source, "failed", f"could not be read ({type(exc).__name__}: {exc}): "
+                              "report this file as a bug")
+        return self.ingest_extracted(uri, chash, extracted, meta, existing=existing, source=source)
+
+    def _manifest_for(self, path: Path) -> dict:
+        folder = path.parent
+        if folder not in self._manifests:
+            self._manifests[folder] = load_manifest(folder)
+        entry = dict(self._manifests[folder].get(path.name, {}))
+        entry.pop("file", None)
+        return {k: v for k, v in entry.items() if k in _META_FIELDS}
+
+    def _refresh_metadata(self, doc_id: int, existing, meta: dict) -> None:
+        """Apply manifest/CLI metadata changes to an unchanged document (no re-embedding)."""
+        changes = {}
+        for key in _META_FIELDS:
+            if key not in meta or meta[key] in (None, ""):
+                continue
+            value = tuple(meta[key]) if key == "tags" else (_normalise_date(meta[key]) if key == "date" else str(meta[key]))
+            if getattr(existing, key) != value:
+                changes[key] = value
+        if changes:
+            self.store.update_metadata(doc_id, **changes)
+
+    # -- one document ----------------------------------------------------
+    def ingest_extracted(
+        self,
+        uri: str,
+        chash: str,
+        extracted: Extracted,
+        meta: dict | None = None,
+        *,
+        existing=None,
+        source: str | None = None,
+        aliases: tuple[str, ...] = (),
+    ) -> ItemResult:
+        """Clean, chunk, embed and store an already extracted source.
+
+        Web fetchers call this directly with the page's URL as ``uri``.
+        """
+        source = source or uri
+        if existing is None:
+            existing = self.store.find_document(uri)
+        try:
+            cleaned = clean(extracted)
+        except Exception as exc:  # cleaning must never lose a document silently
+            log.exception("cleaning failed for %s", uri)
+            return ItemResult(source, "failed", f"cleaning failed ({type(exc).__name__}): report this file as a bug")
+        text, blocks = assemble(cleaned.segments)
+        if not text.strip():
+            return ItemResult(source, "failed", "no text left after removing page furniture: nothing to index")
+        merged = {**extracted.meta, **cleaned.meta, **{k: v for k, v in (meta or {}).items() if v not in (None, "")}}
+        chunks = chunk_document(
+            text, blocks, max_words=self.settings.chunk_words, overlap_words=self.settings.chunk_overlap_words
+        )
+        if not chunks:
+            return ItemResult(source, "failed", "no passages could be made from the text")
+        text_hash = content_hash(text)
+        if existing is None:
+            twin = self.store.find_by_text_hash(text_hash)
+            if twin is not None:
+                self.store.add_alias(twin.id, uri)
+                return ItemResult(source, "duplicate", f"same text as {twin.uri}", twin.id, twin.n_chunks, twin.title)
+        doc = self._new_document(uri, chash, text, text_hash, merged, blocks_to_rows(blocks))
+        try:
+            vectors = self._embed(chunks, existing.id if existing else None)
+            result = self.store.write_document(
+                doc,
+                chunks,
+                vectors,
+                model=self.model_name,
+                dim=int(vectors.shape[1]),
+                chunking=self.settings.chunking,
+                replace_id=existing.id if existing else None,
+                aliases=aliases,
+            )
+        except StoreMismatch:
+            raise
+        except EquisearchError as exc:
+            return ItemResult(source, "failed", _one_line(exc))
+        self.index.apply(result, vectors)
+        status = "updated" if existing else "added"
+        return ItemResult(source, status, doc_id=result.doc_id, chunks=len(chunks), title=doc.title)
+
+    def _new_document(
+        self, uri: str, chash: str, text: str, text_hash: str, meta: dict, blocks: tuple = ()
+    ) -> NewDocument:
+        kind = str(meta.get("kind") or "other").lower()
+        if kind not in KINDS:
+            kind = "other"
+        tags = meta.get("tags") or ()
+        if isinstance(tags, str):
+            tags = [t.strip() for t in tags.split(",") if t.strip()]
+        title = str(meta.get("title") or "").strip() or Path(uri).stem.replace("_", " ").replace("-", " ")
+        extra = {k: v for k, v in meta.items() if k not in _META_FIELDS and _jsonable(v)}
+        return NewDocument(
+            uri=uri,
+            title=title[:300],
+            text=text,
+            content_hash=chash,
+            text_hash=text_hash,
+            site=str(meta.get("site") or ""),
+            kind=kind,
+            date=_normalise_date(meta.get("date")),
+            author=str(meta.get("author") or ""),
+            url=str(meta.get("url") or ""),
+            language=str(meta.get("language") or ""),
+            tags=tuple(str(t) for t in tags),
+            meta=extra,
+            blocks=blocks,
+        )
+
+    def _embed(self, chunks, replace_id: int | None) -> np.ndarray:
+        """Vectors for ``chunks``; passages already embedded (same text) are reused."""
+        reuse = self.store.vectors_by_text_hash(replace_id) if replace_id is not None else {}
+        todo = [i for i, c in enumerate(chunks) if c.text_hash not in reuse]
+        fresh = self.embedder.encode([chunks[i].text for i in todo], batch_size=self.settings.batch_size) if todo else None
+        dim = fresh.shape[1] if fresh is not None else len(next(iter(reuse.values())))
+        out = np.zeros((len(chunks), dim), dtype=np.float32)
+        for j, i in enumerate(todo):
+            out[i] = fresh[j]
+        for i, c in enumerate(chunks):
+            if c.text_hash in reuse:
+                out[i] = reuse[c.text_hash]
+        return out
+
+
+def _jsonable(value) -> bool:
+    try:
+        json.dumps(value)
+        return True
+    except (TypeError, ValueError):
+        return False
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
+
+
+@dataclass(frozen=True)
+class RebuildReport:
+    documents: int
+    chunks: int
+    model: str
+    chunking: str
+
+
+def rebuild_store(
+    store: Store,
+    settings: Settings,
+    embedder: Embedder | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> RebuildReport:
+    """Re-cut and re-embed every document from its stored text with ``settings``.
+
+    Used after changing the model or chunking. Runs in ONE transaction:
+    readers keep seeing the old passages until the commit, and a crash or
+    error leaves the old store exactly as it was. Sources are not re-read, so
+    web pages that have since gone still rebuild.
+    """
+    embedder = embedder or load_embedder(settings.model)
+    index = VectorIndex(store)
+    store.acquire_write_lock()
+    try:
+        docs = store.documents()
+        total_chunks = 0
+        dim = embedder.dim
+        with store.transaction() as conn:
+            conn.execute("DELETE FROM chunks")
+            for i, doc in enumerate(docs, start=1):
+                text = store.document_text(doc.id)
+                blocks = rows_to_blocks(text, store.document_blocks(doc.id))
+                chunks = chunk_document(
+                    text, blocks, max_words=settings.chunk_words, overlap_words=settings.chunk_overlap_words
+                )
+                vecs = embedder.encode([c.text for c in chunks], batch_size=settings.batch_size)
+                store.insert_chunks(conn, doc.id, chunks, vecs)
+                total_chunks += len(chunks)
+                if progress:
+                    progress(i, len(docs))
+            store.record_builder(conn, embedder.name, dim, settings.chunking)
+        index.rebuild()
+    finally:
+        store.release_write_lock()
+    return RebuildReport(len(docs), total_chunks, embedder.name, settings.chunking)

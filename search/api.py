@@ -1,0 +1,172 @@
+"""The scripting API: open a store, search it, ask it.
+
+::
+
+    from search import Engine
+    engine = Engine.open("data")                  # or Engine.open() for EQUISEARCH_HOME
+    for hit in engine.search("pupil premium", k=5).hits:
+        print(hit.citation.title, hit.citation.location, hit.chunk.text[:80])
+    answer = engine.ask("what works for PLAC pupils?")
+    print(answer.text)
+
+An ``Engine`` holds one store, its vector index and the embedder. It is safe
+to share between threads (the UI keeps one per server process) and notices
+writes made by other processes through the store's generation counter.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .answer import compose_answer
+from .embedding import Embedder, load_embedder
+from .errors import QueryError
+from .hybrid import Candidate, diversify, reciprocal_rank_fusion
+from .lexical import build_match
+from .settings import Settings
+from .store import Store
+from .types import Answer, Citation, Filters, Hit
+from .vectors import VectorIndex
+
+log = logging.getLogger(__name__)
+
+#: Queries longer than this are cut: nobody types more, and FTS5/encoders
+#: would only spend time on it.
+MAX_QUERY_CHARS = 2000
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    query: str
+    hits: tuple[Hit, ...]
+    also_searched: tuple[str, ...] = ()
+    elapsed_ms: float = 0.0
+
+
+class Engine:
+    """Search and answers over one store."""
+
+    def __init__(self, store: Store, settings: Settings, embedder: Embedder | None = None):
+        self.store = store
+        self.settings = settings
+        self.index = VectorIndex(store)
+        self._embedder = embedder
+
+    @classmethod
+    def open(
+        cls,
+        home: str | Path | None = None,
+        settings: Settings | None = None,
+        *,
+        embedder: Embedder | None = None,
+        create: bool = False,
+    ) -> "Engine":
+        """Open the store at ``home`` (default: ``settings.home_path``)."""
+        settings = settings or Settings.from_env()
+        path = Path(home) if home is not None else settings.home_path
+        return cls(Store.open(path, create=create), settings, embedder)
+
+    @property
+    def embedder(self) -> Embedder:
+        """The query encoder: the model that built the store, whatever the settings say.
+
+        Queries must be encoded by the same model as the passages; the model
+        recorded in the store wins over ``settings.model``.
+        """
+        if self._embedder is None:
+            self._embedder = load_embedder(self.store.get_meta("model") or self.settings.model)
+        return self._embedder
+
+    def encode_query(self, text: str) -> np.ndarray:
+        return self.embedder.encode([text])[0]
+
+    # -- search ----------------------------------------------------------
+    def search(self, query: str, k: int | None = None, filters: Filters | None = None) -> SearchResult:
+        """Hybrid search: dense + keyword, fused by rank, diversified.
+
+        Raises :class:`QueryError` for an empty query.
+        """
+        t0 = time.perf_counter()
+        query = _clean_query(query)
+        qvec = self.encode_query(query)
+        hits = self._search_vec(query, qvec, k or self.settings.top_k, filters)
+        return SearchResult(query, tuple(hits), (), (time.perf_counter() - t0) * 1000)
+
+    def _search_vec(
+        self, query: str, qvec: np.ndarray, k: int, filters: Filters | None, also: tuple[str, ...] = ()
+    ) -> list[Hit]:
+        s = self.settings
+        allowed = None
+        if filters is not None and not filters.is_empty():
+            allowed = self.store.chunk_ids_matching(filters)
+        dense = self.index.search(qvec, max(s.dense_candidates, k), allowed)
+        match = build_match(query, also)
+        lexical = self.store.fts_search(match, max(s.lexical_candidates, k), filters) if match else []
+        fused = reciprocal_rank_fusion(
+            dense, lexical, rrf_k=s.rrf_k, dense_weight=s.dense_weight, lexical_weight=s.lexical_weight
+        )
+        # Look at enough fused candidates to fill k after limits/collapse.
+        pool = fused[: max(4 * k, 20)]
+        chunks = self.store.chunks_by_ids([c.chunk_id for c in pool])
+        pool = [c for c in pool if c.chunk_id in chunks]
+        chosen = diversify(
+            pool,
+            {cid: ch.doc_id for cid, ch in chunks.items()},
+            {cid: ch.text for cid, ch in chunks.items()},
+            k=k,
+            per_doc_limit=s.per_doc_limit,
+        )
+        self._fill_dense_scores(chosen, chunks, qvec)
+        docs = self.store.documents_by_ids(chunks[c.chunk_id].doc_id for c in chosen)
+        hits = []
+        for c in chosen:
+            ch = chunks[c.chunk_id]
+            doc = docs[ch.doc_id]
+            hits.append(
+                Hit(
+                    chunk=ch,
+                    document=doc,
+                    citation=Citation.for_chunk(doc, ch),
+                    score=c.score,
+                    dense=c.dense,
+                    dense_rank=c.dense_rank,
+                    lexical_rank=c.lexical_rank,
+                )
+            )
+        return hits
+
+    def _fill_dense_scores(self, chosen: list[Candidate], chunks, qvec: np.ndarray) -> None:
+        """Give keyword-only hits their cosine too, from the stored vectors."""
+        missing = [c for c in chosen if c.dense is None]
+        if not missing:
+            return
+        marks = ",".join("?" * len(missing))
+        rows = self.store.conn.execute(
+            f"SELECT chunk_id, vec FROM vectors WHERE chunk_id IN ({marks})", [c.chunk_id for c in missing]
+        ).fetchall()
+        vecs = {r[0]: np.frombuffer(r[1], dtype=np.float32) for r in rows}
+        for c in missing:
+            if c.chunk_id in vecs:
+                c.dense = float(vecs[c.chunk_id] @ qvec)
+
+    # -- ask -------------------------------------------------------------
+    def ask(self, question: str, k: int | None = None, filters: Filters | None = None) -> Answer:
+        """An extractive answer with [n] citations, or an abstention."""
+        question = _clean_query(question)
+        qvec = self.encode_query(question)
+        hits = self._search_vec(question, qvec, k or self.settings.top_k, filters)
+        return compose_answer(question, qvec, hits, self.embedder, self.settings)
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def _clean_query(query: str) -> str:
+    query = " ".join((query or "").split())[:MAX_QUERY_CHARS]
+    if not query:
+        raise QueryError("the query is empty: type a question or some words to search for")
+    return query

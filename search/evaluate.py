@@ -1,0 +1,131 @@
+"""Measuring retrieval and abstention on a question file.
+
+File format (JSON lines, as ``shared/dev-eval/seeds.jsonl``)::
+
+    {"id": "s01", "question": "...", "answers": ["substring", ...], "source": "..."}
+
+A question is a hit when any of its ``answers`` occurs in one of the top-k
+passage texts (case-insensitive, whitespace collapsed, typographic quotes
+folded). Lines with empty ``answers`` are unanswerable: they count as correct
+when ``ask`` abstains. Answerable lines are scored on their passages whether
+or not ``ask`` abstains; abstaining on them is counted in ``abstain_wrong``.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .api import Engine
+from .errors import EquisearchError
+
+_QUOTES = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "–": "-", "—": "-"})
+
+
+def match_text(text: str) -> str:
+    """The form both passages and answer strings are compared in."""
+    return " ".join(text.translate(_QUOTES).lower().split())
+
+
+@dataclass(frozen=True)
+class EvalItem:
+    id: str
+    question: str
+    answers: tuple[str, ...]
+    source: str = ""
+
+    @property
+    def answerable(self) -> bool:
+        return bool(self.answers)
+
+
+def load_eval(path: str | Path) -> list[EvalItem]:
+    """Read a question file; a malformed line raises with its line number."""
+    items = []
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise EquisearchError(f"cannot read {path}: {exc.strerror}") from exc
+    for n, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            items.append(
+                EvalItem(
+                    id=str(row.get("id", n)),
+                    question=str(row["question"]),
+                    answers=tuple(str(a) for a in row.get("answers") or ()),
+                    source=str(row.get("source", "")),
+                )
+            )
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise EquisearchError(
+                f"{path}:{n}: not a question line ({exc}): each line needs a JSON object with 'question' and 'answers'"
+            ) from exc
+    if not items:
+        raise EquisearchError(f"{path} has no questions")
+    return items
+
+
+def _percentile(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    idx = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[idx]
+
+
+def evaluate(engine: Engine, items: list[EvalItem], k: int = 5) -> dict:
+    """Run every question; return the report with stable keys (see README)."""
+    if items:
+        engine.search(items[0].question, k=k)  # warm the model and index
+    per_question = []
+    latencies = []
+    for item in items:
+        t0 = time.perf_counter()
+        result = engine.search(item.question, k=k)
+        latencies.append((time.perf_counter() - t0) * 1000)
+        answer = engine.ask(item.question, k=k)
+        rank = None
+        if item.answerable:
+            wanted = [match_text(a) for a in item.answers]
+            for i, hit in enumerate(result.hits, start=1):
+                text = match_text(hit.chunk.text)
+                if any(w in text for w in wanted):
+                    rank = i
+                    break
+        hit_ok = rank is not None if item.answerable else answer.abstained
+        per_question.append(
+            {
+                "id": item.id,
+                "question": item.question,
+                "answerable": item.answerable,
+                "hit": hit_ok,
+                "rank": rank,
+                "abstained": answer.abstained,
+                "confidence": round(answer.confidence, 4),
+                "latency_ms": round(latencies[-1], 2),
+                "top_titles": [h.citation.title for h in result.hits],
+            }
+        )
+    answerable = [p for p in per_question if p["answerable"]]
+    unanswerable = [p for p in per_question if not p["answerable"]]
+    return {
+        "n": len(items),
+        "k": k,
+        "n_answerable": len(answerable),
+        "n_unanswerable": len(unanswerable),
+        "recall_at_k": _share(p["hit"] for p in answerable),
+        "mrr": round(sum(1 / p["rank"] for p in answerable if p["rank"]) / len(answerable), 4) if answerable else None,
+        "abstain_correct": _share(p["abstained"] for p in unanswerable),
+        "abstain_wrong": _share(p["abstained"] for p in answerable),
+        "latency_ms": {"p50": round(_percentile(latencies, 50), 2), "p95": round(_percentile(latencies, 95), 2)},
+        "per_question": per_question,
+    }
+
+
+def _share(flags) -> float | None:
+    flags = list(flags)
+    return round(sum(bool(f) for f in flags) / len(flags), 4) if flags else None

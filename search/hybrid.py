@@ -1,0 +1,99 @@
+"""Fusing dense and keyword rankings into one result list.
+
+Scores from FAISS (cosine) and FTS5 (BM25) live on different scales, so they
+are fused by rank (reciprocal rank fusion): each list contributes
+``weight / (rrf_k + rank)``. After fusion, passages that repeat one another
+are collapsed and one document may place at most ``per_doc_limit`` passages,
+so a long report cannot fill the page.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .text import normalize, words
+
+
+@dataclass
+class Candidate:
+    chunk_id: int
+    score: float = 0.0
+    dense: float | None = None
+    dense_rank: int | None = None
+    lexical_rank: int | None = None
+
+
+def reciprocal_rank_fusion(
+    dense: list[tuple[int, float]],
+    lexical: list[tuple[int, float]],
+    *,
+    rrf_k: int = 60,
+    dense_weight: float = 1.0,
+    lexical_weight: float = 1.0,
+) -> list[Candidate]:
+    """Fuse two best-first lists of (chunk id, score); best first."""
+    by_id: dict[int, Candidate] = {}
+    for rank, (cid, score) in enumerate(dense, start=1):
+        c = by_id.setdefault(cid, Candidate(cid))
+        c.dense, c.dense_rank = score, rank
+        c.score += dense_weight / (rrf_k + rank)
+    for rank, (cid, _score) in enumerate(lexical, start=1):
+        c = by_id.setdefault(cid, Candidate(cid))
+        c.lexical_rank = rank
+        c.score += lexical_weight / (rrf_k + rank)
+    # Ties (same fused score) go to the better dense rank, then lower id, so
+    # results are deterministic.
+    return sorted(by_id.values(), key=lambda c: (-c.score, c.dense_rank or 10**9, c.chunk_id))
+
+
+def shingles(text: str, n: int = 5) -> set[tuple[str, ...]]:
+    toks = words(normalize(text))
+    if len(toks) < n:
+        return {tuple(toks)} if toks else set()
+    return {tuple(toks[i : i + n]) for i in range(len(toks) - n + 1)}
+
+
+def near_duplicate(a: set, b: set, threshold: float = 0.8) -> bool:
+    """True when the smaller shingle set is mostly inside the larger one."""
+    if not a or not b:
+        return False
+    return len(a & b) / min(len(a), len(b)) >= threshold
+
+
+def diversify(
+    ordered: list[Candidate],
+    doc_of: dict[int, int],
+    text_of: dict[int, str],
+    *,
+    k: int,
+    per_doc_limit: int,
+) -> list[Candidate]:
+    """Take the best ``k`` while limiting passages per document and dropping near duplicates.
+
+    If the limits leave fewer than ``k`` (a corpus of one document), the
+    per-document limit is relaxed rather than returning a short list;
+    duplicates are never let back in.
+    """
+    chosen: list[Candidate] = []
+    held_back: list[Candidate] = []
+    seen_shingles: list[set] = []
+    per_doc: dict[int, int] = {}
+    for cand in ordered:
+        sh = shingles(text_of.get(cand.chunk_id, ""))
+        if any(near_duplicate(sh, other) for other in seen_shingles):
+            continue
+        doc = doc_of.get(cand.chunk_id)
+        if per_doc_limit > 0 and per_doc.get(doc, 0) >= per_doc_limit:
+            held_back.append(cand)
+            seen_shingles.append(sh)
+            continue
+        chosen.append(cand)
+        seen_shingles.append(sh)
+        per_doc[doc] = per_doc.get(doc, 0) + 1
+        if len(chosen) >= k:
+            return chosen
+    for cand in held_back:
+        if len(chosen) >= k:
+            break
+        chosen.append(cand)
+    chosen.sort(key=lambda c: -c.score)
+    return chosen

@@ -1,0 +1,55 @@
+"""Keyword search over SQLite FTS5 with escaped user text.
+
+Raw user input is never handed to FTS5: ``pupil-premium`` would parse as a
+column filter, an unbalanced ``"`` or ``NEAR(`` as a syntax error. Every query
+is reduced to its word tokens, each one quoted as an FTS5 string, and joined
+with ``OR`` so BM25 ranks passages by how many (and how rare) of the words
+they contain. Very common English words are dropped: they add cost and no
+ranking signal.
+"""
+from __future__ import annotations
+
+from .text import words
+
+# A short list: only words that carry no topic. "not", "no" and numbers stay.
+STOPWORDS = frozenset(
+    """a an and are as at be been being but by can could did do does doing for from had has have
+    having how i if in into is it its itself me my of on or our ours so than that the their theirs
+    them then there these they this those to too was we were what when where which while who whom
+    why will with would you your yours about should shall may might must any some such very just
+    also own same other""".split()
+)
+
+
+def query_terms(text: str, *, keep_stopwords: bool = False) -> list[str]:
+    """Distinct lower-cased word tokens of ``text`` in order, stopwords dropped."""
+    seen: dict[str, None] = {}
+    for w in words(text.lower()):
+        if not keep_stopwords and w in STOPWORDS:
+            continue
+        seen.setdefault(w, None)
+    return list(seen)
+
+
+def quote_term(term: str) -> str:
+    """An FTS5 string literal: wrap in double quotes, double inner quotes."""
+    return '"' + term.replace('"', '""') + '"'
+
+
+def build_match(text: str, extra_phrases: tuple[str, ...] = ()) -> str:
+    """A safe FTS5 MATCH expression for free text, or ``""`` if nothing is left.
+
+    ``extra_phrases`` (vocabulary expansions such as "previously looked after
+    children") are added as quoted phrases, so they score as phrases.
+    """
+    terms = query_terms(text)
+    if not terms:
+        # A query made only of stopwords ("what is it?") still deserves an
+        # attempt rather than nothing.
+        terms = query_terms(text, keep_stopwords=True)
+    parts = [quote_term(t) for t in terms]
+    for phrase in extra_phrases:
+        tokens = words(phrase.lower())
+        if tokens:
+            parts.append(quote_term(" ".join(tokens)))
+    return " OR ".join(parts)

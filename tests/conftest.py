@@ -1,0 +1,108 @@
+"""Shared fixtures.
+
+Two embedders: the real bundled all-MiniLM-L6-v2 (loaded once per session)
+wherever behaviour or quality is asserted, and a hashing fake that only
+exists to test plumbing (store, index, CLI wiring) fast.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(__file__).resolve().parent / "data"
+CORPUS = ROOT / "corpus"
+SHARED = ROOT.parent / "shared"
+
+
+def shared_path(*parts: str) -> Path:
+    """A path under ../shared, or skip the test with the reason when absent."""
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"needs {path} (../shared is not beside this checkout; CI has it)")
+    return path
+
+
+class FakeEmbedder:
+    """Hashed bag of words: similar texts get similar vectors. Plumbing only."""
+
+    name = "fake-hash-64"
+
+    def __init__(self, dim: int = 64):
+        self._dim = dim
+        self.calls = 0
+        self.encoded = 0
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    def encode(self, texts, *, batch_size: int = 32) -> np.ndarray:
+        self.calls += 1
+        self.encoded += len(texts)
+        out = np.zeros((len(texts), self._dim), dtype=np.float32)
+        for i, text in enumerate(texts):
+            for w in re.findall(r"\w+", text.lower()):
+                h = int(hashlib.md5(w.encode()).hexdigest(), 16)
+                out[i, h % self._dim] += 1.0 if (h >> 8) & 1 else -1.0
+            n = np.linalg.norm(out[i])
+            out[i] = out[i] / n if n else out[i]
+            if not n:
+                out[i, 0] = 1.0
+        return out
+
+
+@pytest.fixture
+def fake_embedder():
+    return FakeEmbedder()
+
+
+@pytest.fixture(scope="session")
+def real_embedder():
+    from search.embedding import load_embedder
+
+    return load_embedder()
+
+
+@pytest.fixture
+def settings(tmp_path):
+    from search.settings import Settings
+
+    return Settings(home=str(tmp_path / "store"))
+
+
+@pytest.fixture
+def corpus_copy(tmp_path):
+    """A writable copy of the starter corpus (seeds + manifest)."""
+    dest = tmp_path / "corpus"
+    shutil.copytree(CORPUS, dest)
+    return dest
+
+
+@pytest.fixture(scope="session")
+def starter_store(tmp_path_factory, real_embedder):
+    """The starter corpus ingested with the real model (built once per session)."""
+    from ingest.pipeline import Ingestor
+    from search.settings import Settings
+    from search.store import Store
+
+    home = tmp_path_factory.mktemp("starter") / "store"
+    settings = Settings(home=str(home))
+    store = Store.open(home)
+    report = Ingestor(store, settings, real_embedder).ingest_paths([CORPUS])
+    assert not report.failed, report.failed
+    store.close()
+    return home
+
+
+@pytest.fixture(scope="session")
+def starter_engine(starter_store, real_embedder):
+    from search.api import Engine
+    from search.settings import Settings
+
+    return Engine.open(starter_store, Settings(home=str(starter_store)), embedder=real_embedder)

@@ -1,0 +1,138 @@
+"""The SQLite store: round trip, FTS kept in step, refusal to mix models."""
+from __future__ import annotations
+
+import sqlite3
+
+import numpy as np
+import pytest
+
+from search.errors import StoreError, StoreMismatch
+from search.store import NewChunk, NewDocument, Store
+from search.text import content_hash
+from search.types import Filters
+
+
+def _doc(uri="/tmp/a.txt", text="Pupil premium funding helps disadvantaged pupils.", **kw):
+    return NewDocument(uri=uri, title=kw.pop("title", "A"), text=text, content_hash=content_hash(text),
+                       text_hash=content_hash(text), **kw)
+
+
+def _chunks(text):
+    return [NewChunk(text=text, char_start=0, char_end=len(text), text_hash=content_hash(text), page_start=3, page_end=4)]
+
+
+def _vec(dim=4, seed=0):
+    v = np.random.default_rng(seed).normal(size=(1, dim)).astype(np.float32)
+    return v / np.linalg.norm(v)
+
+
+def test_round_trip_keeps_provenance(tmp_path):
+    store = Store.open(tmp_path)
+    text = "Pupil premium funding helps disadvantaged pupils."
+    res = store.write_document(_doc(text=text, site="DfE", kind="guidance", date="2024-01-02", tags=("pp",)),
+                               _chunks(text), _vec(), model="m", dim=4, chunking="c")
+    store.close()
+
+    again = Store.open(tmp_path, create=False)
+    doc = again.get_document(res.doc_id)
+    assert (doc.title, doc.site, doc.kind, doc.date, doc.tags, doc.n_chunks) == ("A", "DfE", "guidance", "2024-01-02", ("pp",), 1)
+    chunk = again.chunks_of(res.doc_id)[0]
+    assert chunk.text == again.document_text(res.doc_id)[chunk.char_start:chunk.char_end]
+    assert (chunk.page_start, chunk.page_end) == (3, 4)
+    ids, vecs = next(again.iter_vectors())
+    assert list(ids) == list(res.added_ids)
+    assert np.allclose(vecs[0], _vec()[0])
+    info = again.info()
+    assert (info.model, info.dim, info.chunking, info.documents, info.chunks) == ("m", 4, "c", 1, 1)
+
+
+def test_fts_follows_writes_and_deletes(tmp_path):
+    store = Store.open(tmp_path)
+    text = "Looked-after children and virtual school heads."
+    res = store.write_document(_doc(text=text), _chunks(text), _vec(), model="m", dim=4, chunking="c")
+    # Porter stemming: "child" finds "children"? No - porter leaves "children";
+    # but plural -s is stripped: "heads" matches "head".
+    assert [cid for cid, _ in store.fts_search('"head"', 5)] == list(res.added_ids)
+    text2 = "Something else entirely about attendance."
+    store.write_document(_doc(text=text2), _chunks(text2), _vec(seed=1), model="m", dim=4, chunking="c",
+                         replace_id=res.doc_id)
+    assert store.fts_search('"head"', 5) == []
+    assert len(store.fts_search('"attendance"', 5)) == 1
+    store.remove_document(res.doc_id)
+    assert store.fts_search('"attendance"', 5) == []
+    assert store.integrity() == {"documents": 0, "chunks": 0, "vectors": 0, "fts_rows": 0}
+
+
+def test_refuses_other_model_dimension_or_chunking(tmp_path):
+    store = Store.open(tmp_path)
+    text = "abc def"
+    store.write_document(_doc(text=text), _chunks(text), _vec(), model="m", dim=4, chunking="c")
+    for model, dim, chunking in (("other", 4, "c"), ("m", 8, "c"), ("m", 4, "other")):
+        with pytest.raises(StoreMismatch, match="equisearch rebuild"):
+            store.write_document(_doc(uri="/b", text="x y"), _chunks("x y"), _vec(dim=dim), model=model, dim=dim,
+                                 chunking=chunking)
+    assert store.info().documents == 1  # nothing of the refused writes stored
+
+
+def test_failed_write_leaves_previous_version(tmp_path):
+    store = Store.open(tmp_path)
+    text = "first version"
+    res = store.write_document(_doc(text=text), _chunks(text), _vec(), model="m", dim=4, chunking="c")
+    with pytest.raises(ValueError):
+        store.write_document(_doc(text="second"), _chunks("second"), np.zeros((2, 4), np.float32), model="m",
+                             dim=4, chunking="c", replace_id=res.doc_id)
+    assert store.chunks_of(res.doc_id)[0].text == "first version"
+
+
+def test_generation_bumps_on_every_write(tmp_path):
+    store = Store.open(tmp_path)
+    g0 = store.generation()
+    res = store.write_document(_doc(), _chunks("a b"), _vec(), model="m", dim=4, chunking="c")
+    g1 = store.generation()
+    store.remove_document(res.doc_id)
+    assert g0 < g1 < store.generation()
+
+
+def test_aliases_find_the_same_document(tmp_path):
+    store = Store.open(tmp_path)
+    res = store.write_document(_doc(uri="https://a.example/x"), _chunks("a b"), _vec(), model="m", dim=4,
+                               chunking="c", aliases=("https://a.example/x?utm=1",))
+    store.add_alias(res.doc_id, "https://mirror.example/x")
+    assert store.find_document("https://mirror.example/x").id == res.doc_id
+    assert store.find_document("https://a.example/x?utm=1").aliases == ("https://a.example/x?utm=1", "https://mirror.example/x")
+
+
+def test_filters_select_before_ranking(tmp_path):
+    store = Store.open(tmp_path)
+    for i, (kind, site, date) in enumerate((("guidance", "DfE", "2020-05-01"), ("forum", "TES", "2017-09-29"),
+                                            ("report", "Ofsted", "2023-02-01"))):
+        store.write_document(_doc(uri=f"/{i}", text=f"text {i}", kind=kind, site=site, date=date, tags=(kind,)),
+                             _chunks(f"text {i}"), _vec(seed=i), model="m", dim=4, chunking="c")
+    def n(f):
+        return len(store.chunk_ids_matching(f))
+    assert n(Filters(kinds=("guidance", "report"))) == 2
+    assert n(Filters(sites=("TES",))) == 1
+    assert n(Filters(date_from="2020")) == 2
+    assert n(Filters(date_to="2020")) == 2
+    assert n(Filters(tags=("forum",))) == 1
+    assert len(store.fts_search('"text"', 10, Filters(kinds=("forum",)))) == 1
+
+
+def test_not_a_database_is_a_clear_error(tmp_path):
+    (tmp_path / "equisearch.db").write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(StoreError, match="not a readable SQLite database"):
+        Store.open(tmp_path)
+
+
+def test_newer_schema_is_refused(tmp_path):
+    Store.open(tmp_path).close()
+    conn = sqlite3.connect(tmp_path / "equisearch.db")
+    conn.execute("PRAGMA user_version=99")
+    conn.close()
+    with pytest.raises(StoreError, match="upgrade equisearch"):
+        Store.open(tmp_path)
+
+
+def test_missing_store_without_create(tmp_path):
+    with pytest.raises(StoreError, match="equisearch ingest"):
+        Store.open(tmp_path / "nope", create=False)
