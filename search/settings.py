@@ -101,3 +101,15 @@ def _coerce(name: str, type_name, raw: str):
             f"{ENV_PREFIX}{name.upper()}={raw!r} is not a valid {kind}: fix or unset it"
         ) from exc
     return raw
+
+
+def markdown_table() -> str:
+    """The README's settings table (``python -m search.settings``)."""
+    rows = ["| setting | environment variable | default | what it does |", "|---|---|---|---|"]
+    for name, env, default, help_text in Settings.describe():
+        rows.append(f"| `{name}` | `{env}` | `{default!s}` | {help_text} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    print(markdown_table())

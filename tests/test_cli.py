@@ -1,0 +1,116 @@
+"""The click CLI through CliRunner: commands, --json keys, errors as one line."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+import ingest.pipeline
+import search.api
+from ingest.cli import main
+
+from .conftest import CORPUS, FakeEmbedder
+
+
+@pytest.fixture
+def fake(monkeypatch):
+    emb = FakeEmbedder()
+    monkeypatch.setattr(ingest.pipeline, "load_embedder", lambda name: emb)
+    monkeypatch.setattr(search.api, "load_embedder", lambda name: emb)
+    emb.name = "all-MiniLM-L6-v2"  # looks like the default so no mismatch is raised
+    return emb
+
+
+@pytest.fixture
+def store_dir(tmp_path, fake):
+    d = tmp_path / "store"
+    r = CliRunner().invoke(main, ["--store", str(d), "ingest", str(CORPUS)])
+    assert r.exit_code == 0, r.output
+    return d
+
+
+def run(*args, store=None):
+    argv = (["--store", str(store)] if store else []) + list(args)
+    return CliRunner().invoke(main, argv)
+
+
+def test_every_command_has_help():
+    for cmd in ("ingest", "search", "ask", "sources", "remove", "stats", "rebuild", "eval", "ui"):
+        r = run(cmd, "--help")
+        assert r.exit_code == 0 and "Usage:" in r.output
+
+
+def test_ingest_summary_and_idempotence(store_dir):
+    r = run("ingest", str(CORPUS), store=store_dir)
+    assert r.exit_code == 0
+    assert "0 added, 0 updated, 5 unchanged" in r.output
+
+
+def test_stats_json_keys(store_dir):
+    data = json.loads(run("stats", "--json", store=store_dir).output)
+    assert {"documents", "chunks", "model", "dim", "chunking", "vectors", "schema_version", "store"} <= set(data)
+    assert data["documents"] == 5 and data["chunks"] == data["vectors"] > 5
+
+
+def test_sources_json_and_remove(store_dir):
+    docs = json.loads(run("sources", "--json", store=store_dir).output)
+    assert len(docs) == 5
+    assert {"id", "title", "uri", "site", "kind", "date", "chunks", "added_at"} <= set(docs[0])
+    r = run("remove", str(docs[0]["id"]), store=store_dir)
+    assert r.exit_code == 0 and "removed" in r.output
+    assert len(json.loads(run("sources", "--json", store=store_dir).output)) == 4
+    r = run("remove", "no-such-thing", store=store_dir)
+    assert r.exit_code == 1 and "not found" in r.output
+
+
+def test_search_and_ask_json_keys(store_dir):
+    data = json.loads(run("search", "pupil-premium NEAR( \"", "--json", store=store_dir).output)
+    assert {"query", "results", "elapsed_ms", "also_searched"} <= set(data)
+    res = data["results"][0]
+    for key in ("rank", "chunk_id", "doc_id", "score", "title", "site", "kind", "date", "uri", "link", "location",
+                "page_start", "t_start", "char_start", "char_end", "text"):
+        assert key in res
+    ans = json.loads(run("ask", "How many pupils have SEND?", "--json", store=store_dir).output)
+    assert {"question", "answer", "abstained", "confidence", "sentences", "sources", "also_searched"} <= set(ans)
+
+
+def test_empty_query_is_one_line_error(store_dir):
+    r = run("search", "   ", store=store_dir)
+    assert r.exit_code == 1
+    assert r.output.strip().startswith("Error:") and "Traceback" not in r.output
+
+
+def test_missing_store_is_friendly(tmp_path):
+    r = run("stats", store=tmp_path / "nothing")
+    assert r.exit_code == 1 and "equisearch ingest" in r.output
+
+
+def test_model_mismatch_is_refused_with_what_to_run(store_dir):
+    r = run("--model", "some-other-model", "search", "pupils", store=store_dir)
+    assert r.exit_code == 1 and "rebuild" in r.output
+
+
+def test_ingest_failure_exit_code(tmp_path, fake):
+    bad = tmp_path / "bad.pdf"
+    bad.write_bytes(b"%PDF-1.4 truncated")
+    good = tmp_path / "good.txt"
+    good.write_text("Designated teachers for looked-after children work with the virtual school head.")
+    r = run("ingest", str(bad), str(good), store=tmp_path / "s")
+    assert r.exit_code == 1
+    assert "failed:" in r.output and "bad.pdf" in r.output and "1 added" in r.output
+
+
+def test_eval_json_keys(store_dir, tmp_path):
+    qs = tmp_path / "q.jsonl"
+    qs.write_text('{"id": "a", "question": "How many pupils have SEND?", "answers": ["1.5 million"]}\n'
+                  '{"id": "b", "question": "What is the capital of Peru?", "answers": []}\n')
+    data = json.loads(run("eval", str(qs), "--json", store=store_dir).output)
+    assert {"n", "recall_at_k", "mrr", "abstain_correct", "abstain_wrong", "latency_ms", "per_question"} <= set(data)
+    assert {"p50", "p95"} <= set(data["latency_ms"]) and data["n"] == 2
+
+
+def test_rebuild_index_only(store_dir):
+    (store_dir / "vectors.faiss").unlink()
+    r = run("rebuild", "--index-only", store=store_dir)
+    assert r.exit_code == 0 and "vectors" in r.output

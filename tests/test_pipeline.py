@@ -1,0 +1,116 @@
+"""Ingest pipeline plumbing (fake embedder): idempotence, replacement, failures."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from ingest.pipeline import Ingestor, rebuild_store
+from search.errors import StoreMismatch
+from search.settings import Settings
+from search.store import Store
+
+from .conftest import FakeEmbedder
+
+
+def _ingestor(settings, embedder=None):
+    store = Store.open(settings.home_path)
+    return Ingestor(store, settings, embedder or FakeEmbedder())
+
+
+def test_idempotent_reingest_costs_nothing(settings, corpus_copy):
+    emb = FakeEmbedder()
+    first = _ingestor(settings, emb).ingest_paths([corpus_copy])
+    assert first.counts["added"] == 5 and not first.failed
+    calls = emb.calls
+    again = _ingestor(settings, emb).ingest_paths([corpus_copy])
+    assert again.counts["unchanged"] == 5
+    assert emb.calls == calls, "unchanged files must not be re-embedded"
+
+
+def test_manifest_metadata_is_applied(settings, corpus_copy):
+    ing = _ingestor(settings)
+    ing.ingest_paths([corpus_copy])
+    docs = {d.title: d for d in ing.store.documents()}
+    forum = docs["Leadership webinar: social mobility in schools (video and webchat)"]
+    assert (forum.site, forum.kind, forum.date) == ("TES Community", "forum", "2017-09-29")
+
+
+def test_changed_file_replaced_reusing_unchanged_passages(settings, corpus_copy):
+    emb = FakeEmbedder()
+    ing = _ingestor(settings, emb)
+    ing.ingest_paths([corpus_copy])
+    target = corpus_copy / "004_7697dcc9a961e9f5.txt"
+    n_before = ing.store.info().chunks
+    target.write_text(target.read_text() + "\n\nA brand new closing paragraph about attendance and belonging in school.\n")
+    encoded_before = emb.encoded
+    report = _ingestor(settings, emb).ingest_paths([target])
+    assert report.counts["updated"] == 1
+    assert emb.encoded - encoded_before < report.results[0].chunks, "unchanged passages reuse stored vectors"
+    store = Store.open(settings.home_path)
+    assert store.info().documents == 5
+    assert any("brand new closing paragraph" in c.text for d in store.documents() for c in store.chunks_of(d.id))
+    assert store.info().chunks >= n_before
+
+
+def test_same_text_twice_is_stored_once(settings, tmp_path):
+    a = tmp_path / "a.txt"
+    b = tmp_path / "copy" / "b.txt"
+    b.parent.mkdir()
+    body = "Virtual school heads promote the education of looked-after children.\n\nThey work with designated teachers."
+    a.write_text(body)
+    b.write_text(body)
+    report = _ingestor(settings).ingest_paths([a, b])
+    assert [r.status for r in report.results] == ["added", "duplicate"]
+    store = Store.open(settings.home_path)
+    assert store.info().documents == 1
+    assert store.find_document(str(b.resolve())).id == report.results[0].doc_id
+
+
+def test_bad_files_fail_alone(settings, tmp_path):
+    good = tmp_path / "good.txt"
+    good.write_text("Pupil premium funding supports disadvantaged pupils in England.")
+    empty = tmp_path / "empty.txt"
+    empty.write_bytes(b"")
+    garbage = tmp_path / "broken.pdf"
+    garbage.write_bytes(os.urandom(2000))
+    other = tmp_path / "notes.docx"
+    other.write_bytes(b"PK..")
+    report = _ingestor(settings).ingest_paths([tmp_path, tmp_path / "missing.txt"])
+    status = {os.path.basename(r.source): r.status for r in report.results}
+    assert status == {"broken.pdf": "failed", "empty.txt": "failed", "good.txt": "added",
+                      "notes.docx": "skipped", "missing.txt": "failed"}
+    for r in report.failed:
+        assert "\n" not in r.reason and r.reason
+    assert Store.open(settings.home_path).info().documents == 1
+
+
+def test_unsupported_file_named_explicitly_fails(settings, tmp_path):
+    f = tmp_path / "x.docx"
+    f.write_bytes(b"x")
+    (r,) = _ingestor(settings).ingest_paths([f]).results
+    assert r.status == "failed" and "unsupported file type .docx" in r.reason
+
+
+def test_other_model_is_refused_before_work(settings, corpus_copy):
+    _ingestor(settings).ingest_paths([corpus_copy])
+    other = FakeEmbedder(dim=32)
+    other.name = "another-model"
+    with pytest.raises(StoreMismatch, match="equisearch rebuild"):
+        _ingestor(settings, other).ingest_paths([corpus_copy])
+
+
+def test_rebuild_re_embeds_from_stored_text(settings, corpus_copy):
+    ing = _ingestor(settings)
+    ing.ingest_paths([corpus_copy])
+    store = ing.store
+    pages_before = {c.text for d in store.documents() for c in store.chunks_of(d.id)}
+    new = FakeEmbedder(dim=32)
+    new.name = "another-model"
+    report = rebuild_store(store, settings.with_(chunk_words=60, chunk_overlap_words=10), new)
+    assert report.documents == 5
+    info = store.info()
+    assert (info.model, info.dim, info.chunking) == ("another-model", 32, "words=60,overlap=10,v1")
+    after = {c.text for d in store.documents() for c in store.chunks_of(d.id)}
+    assert after != pages_before and len(after) > len(pages_before)
+    assert store.integrity()["vectors"] == info.chunks
