@@ -31,6 +31,7 @@ from .settings import Settings
 from .store import Store
 from .types import Answer, Citation, Filters, Hit
 from .vectors import VectorIndex
+from .vocabulary import Expansion, load_vocabulary
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +85,23 @@ class Engine:
     def encode_query(self, text: str) -> np.ndarray:
         return self.embedder.encode([text])[0]
 
+    def expand(self, query: str) -> Expansion:
+        """Vocabulary expansion of ``query`` (built-in + store + user file)."""
+        if not self.settings.expand_queries:
+            return Expansion()
+        store_file = self.store.path / "vocabulary.json"
+        vocab = load_vocabulary(str(store_file) if store_file.exists() else "", self.settings.vocabulary)
+        return vocab.expand(query)
+
+    def _prepare(self, query: str) -> tuple[str, np.ndarray, Expansion]:
+        """Clean the query, expand it, and encode it (with its synonyms) once."""
+        query = _clean_query(query)
+        expansion = self.expand(query)
+        dense_text = query
+        if expansion.synonyms:
+            dense_text = f"{query} ({'; '.join(expansion.synonyms)})"
+        return query, self.encode_query(dense_text), expansion
+
     # -- search ----------------------------------------------------------
     def search(self, query: str, k: int | None = None, filters: Filters | None = None) -> SearchResult:
         """Hybrid search: dense + keyword, fused by rank, diversified.
@@ -91,20 +109,20 @@ class Engine:
         Raises :class:`QueryError` for an empty query.
         """
         t0 = time.perf_counter()
-        query = _clean_query(query)
-        qvec = self.encode_query(query)
-        hits = self._search_vec(query, qvec, k or self.settings.top_k, filters)
-        return SearchResult(query, tuple(hits), (), (time.perf_counter() - t0) * 1000)
+        query, qvec, expansion = self._prepare(query)
+        hits = self._search_vec(query, qvec, k or self.settings.top_k, filters, expansion)
+        return SearchResult(query, tuple(hits), expansion.shown, (time.perf_counter() - t0) * 1000)
 
     def _search_vec(
-        self, query: str, qvec: np.ndarray, k: int, filters: Filters | None, also: tuple[str, ...] = ()
+        self, query: str, qvec: np.ndarray, k: int, filters: Filters | None, expansion: Expansion | None = None
     ) -> list[Hit]:
         s = self.settings
         allowed = None
         if filters is not None and not filters.is_empty():
             allowed = self.store.chunk_ids_matching(filters)
         dense = self.index.search(qvec, max(s.dense_candidates, k), allowed)
-        match = build_match(query, also)
+        extra = (expansion.synonyms + expansion.related) if expansion else ()
+        match = build_match(query, extra)
         lexical = self.store.fts_search(match, max(s.lexical_candidates, k), filters) if match else []
         fused = reciprocal_rank_fusion(
             dense, lexical, rrf_k=s.rrf_k, dense_weight=s.dense_weight, lexical_weight=s.lexical_weight
@@ -156,10 +174,9 @@ class Engine:
     # -- ask -------------------------------------------------------------
     def ask(self, question: str, k: int | None = None, filters: Filters | None = None) -> Answer:
         """An extractive answer with [n] citations, or an abstention."""
-        question = _clean_query(question)
-        qvec = self.encode_query(question)
-        hits = self._search_vec(question, qvec, k or self.settings.top_k, filters)
-        return compose_answer(question, qvec, hits, self.embedder, self.settings)
+        question, qvec, expansion = self._prepare(question)
+        hits = self._search_vec(question, qvec, k or self.settings.top_k, filters, expansion)
+        return compose_answer(question, qvec, hits, self.embedder, self.settings, expansion.shown)
 
     def close(self) -> None:
         self.store.close()

@@ -54,6 +54,11 @@ class Settings:
         "Abstain when the best sentence's cosine similarity to the question is below this (calibrated in bench/QUALITY.md).",
     )
     max_file_mb: int = _setting(50, "Files larger than this many MiB are refused at ingest.")
+    vocabulary: str = _setting(
+        "",
+        "Extra vocabulary file (JSON, as search/data/vocabulary.json) of acronyms and synonyms; a vocabulary.json in the store directory is read too.",
+    )
+    expand_queries: int = _setting(1, "1: expand queries with the UK-education vocabulary (acronym <-> full form); 0: off.")
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides) -> "Settings":
