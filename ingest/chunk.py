@@ -35,6 +35,19 @@ class _Unit:
     block: int
 
 
+def embedding_text(title: str | None, passage: str) -> str:
+    """What the model reads for a passage: the document title, then the passage.
+
+    A passage out of context ("This session will explore...") loses what it is
+    about; prefixing the title (a "contextual chunk header") lets the vector
+    carry it. The stored passage text stays the exact slice of the document.
+    """
+    title = " ".join((title or "").split())
+    if not title or passage.lstrip().startswith(title[:40]):
+        return passage
+    return f"{title}\n\n{passage}"
+
+
 def _units(text: str, blocks: list[Block], max_words: int) -> list[_Unit]:
     units = []
     for bi, block in enumerate(blocks):

@@ -17,7 +17,7 @@ import datetime as _dt
 import json
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
@@ -31,7 +31,7 @@ from search.text import content_hash
 from search.types import KINDS
 from search.vectors import VectorIndex
 
-from .chunk import chunk_document
+from .chunk import chunk_document, embedding_text
 from .clean import clean
 from .extract import SUPPORTED_SUFFIXES, extract_file
 from .segments import Extracted, assemble, blocks_to_rows, rows_to_blocks
@@ -296,8 +296,10 @@ class Ingestor:
                 self.store.add_alias(twin.id, uri)
                 return ItemResult(source, "duplicate", f"same text as {twin.uri}", twin.id, twin.n_chunks, twin.title)
         doc = self._new_document(uri, chash, text, text_hash, merged, blocks_to_rows(blocks))
+        vector_title = doc.title if self.settings.title_in_vectors else None
+        chunks = with_embedding_hashes(vector_title, chunks)
         try:
-            vectors = self._embed(chunks, existing.id if existing else None)
+            vectors = self._embed(vector_title, chunks, existing.id if existing else None)
             result = self.store.write_document(
                 doc,
                 chunks,
@@ -344,11 +346,12 @@ class Ingestor:
             blocks=blocks,
         )
 
-    def _embed(self, chunks, replace_id: int | None) -> np.ndarray:
-        """Vectors for ``chunks``; passages already embedded (same text) are reused."""
+    def _embed(self, title: str | None, chunks, replace_id: int | None) -> np.ndarray:
+        """Vectors for ``chunks``; passages already embedded (same text and title) are reused."""
         reuse = self.store.vectors_by_text_hash(replace_id) if replace_id is not None else {}
         todo = [i for i, c in enumerate(chunks) if c.text_hash not in reuse]
-        fresh = self.embedder.encode([chunks[i].text for i in todo], batch_size=self.settings.batch_size) if todo else None
+        texts = [embedding_text(title, chunks[i].text) for i in todo]
+        fresh = self.embedder.encode(texts, batch_size=self.settings.batch_size) if todo else None
         dim = fresh.shape[1] if fresh is not None else len(next(iter(reuse.values())))
         out = np.zeros((len(chunks), dim), dtype=np.float32)
         for j, i in enumerate(todo):
@@ -357,6 +360,12 @@ class Ingestor:
             if c.text_hash in reuse:
                 out[i] = reuse[c.text_hash]
         return out
+
+
+def with_embedding_hashes(title: str | None, chunks: list) -> list:
+    """Key each passage by the hash of what the model reads (title + text), so a
+    re-ingest re-uses a stored vector only when that input is unchanged."""
+    return [replace(c, text_hash=content_hash(embedding_text(title, c.text))) for c in chunks]
 
 
 def _jsonable(value) -> bool:
@@ -407,7 +416,10 @@ def rebuild_store(
                 chunks = chunk_document(
                     text, blocks, max_words=settings.chunk_words, overlap_words=settings.chunk_overlap_words
                 )
-                vecs = embedder.encode([c.text for c in chunks], batch_size=settings.batch_size)
+                title = doc.title if settings.title_in_vectors else None
+                chunks = with_embedding_hashes(title, chunks)
+                vecs = embedder.encode([embedding_text(title, c.text) for c in chunks],
+                                       batch_size=settings.batch_size)
                 store.insert_chunks(conn, doc.id, chunks, vecs)
                 total_chunks += len(chunks)
                 if progress:

@@ -37,10 +37,13 @@ class Settings:
     )
     batch_size: int = _setting(32, "Passages encoded per batch (32 is fastest on 2 CPU cores).")
     chunk_words: int = _setting(
-        150,
-        "Largest passage in words; MiniLM reads 256 word-pieces, about 185 words of prose, so 150 keeps every word in the vector.",
+        100,
+        "Largest passage in words. MiniLM reads at most 256 word-pieces (~185 words); ~100 words keeps every word in the vector and each passage on one point (bench/QUALITY.md).",
     )
-    chunk_overlap_words: int = _setting(30, "Words of trailing sentences repeated at the start of the next passage.")
+    chunk_overlap_words: int = _setting(20, "Words of whole trailing sentences repeated at the start of the next passage.")
+    title_in_vectors: int = _setting(
+        0, "1: the model reads each passage with its document title in front (part of the chunking signature)."
+    )
     top_k: int = _setting(5, "Passages returned by search and used by ask.")
     dense_candidates: int = _setting(50, "Candidates taken from the vector index before fusion.")
     lexical_candidates: int = _setting(50, "Candidates taken from the FTS5 keyword index before fusion.")
@@ -84,7 +87,8 @@ class Settings:
     @property
     def chunking(self) -> str:
         """The chunking signature recorded in a store; changing it needs a rebuild."""
-        return f"words={self.chunk_words},overlap={self.chunk_overlap_words},v1"
+        title = ",title" if self.title_in_vectors else ""
+        return f"words={self.chunk_words},overlap={self.chunk_overlap_words}{title},v1"
 
     @classmethod
     def describe(cls) -> list[tuple[str, str, object, str]]:
