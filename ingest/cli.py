@@ -7,6 +7,7 @@ level, so ``equisearch --help`` answers at once.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -102,7 +103,13 @@ def main(ctx: click.Context, store: str | None, model: str | None, verbose: int)
 
 # -- ingest -------------------------------------------------------------------
 @main.command()
-@click.argument("paths", nargs=-1, required=True)
+@click.argument("paths", nargs=-1)
+@click.option("--sitemap", "sitemaps", multiple=True, metavar="URL", help="Ingest every page of a sitemap (or sitemap index).")
+@click.option("--feed", "feeds", multiple=True, metavar="URL", help="Ingest the entries of an RSS or Atom feed.")
+@click.option("--crawl", "crawls", multiple=True, metavar="URL", help="Crawl this site (same host, article links) and ingest what it finds.")
+@click.option("--max-pages", type=click.IntRange(1, 100000), default=50, show_default=True, help="Pages per --crawl.")
+@click.option("--from-file", "url_files", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="A file of URLs, one per line (# comments allowed).")
 @click.option("--kind", type=click.Choice(["article", "report", "transcript", "forum", "guidance",
                                            "inspection", "event", "other"]),
               help="Kind recorded for every source in this batch.")
@@ -110,59 +117,120 @@ def main(ctx: click.Context, store: str | None, model: str | None, verbose: int)
 @click.option("--title", help="Title (for a single source).")
 @click.option("--url", help="URL where the source lives (links in citations; video URL for transcripts).")
 @click.option("--tag", "tags", multiple=True, help="Tag added to every source (repeatable).")
+@click.option("--delay", type=float, default=1.0, show_default=True, help="Seconds between two requests to one host.")
+@click.option("--timeout", type=float, default=20.0, show_default=True, help="Seconds before a request gives up.")
+@click.option("--ignore-robots", is_flag=True, help="Fetch pages robots.txt disallows (only for sites you own).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @pass_ctx
 @friendly_errors
-def ingest(c: Context, paths, kind, site, title, url, tags, quiet) -> None:
-    """Add files and folders (recursively) to the store.
+def ingest(c: Context, paths, sitemaps, feeds, crawls, max_pages, url_files, kind, site, title, url, tags,
+           delay, timeout, ignore_robots, quiet) -> None:
+    """Add files, folders (recursively) and web pages to the store.
 
-    Reads .txt .md .gs .html .htm .pdf .vtt .srt; other files in folders are
-    skipped. Unchanged files cost nothing on re-ingest. Exit code 1 when any
-    source failed; the others are stored all the same.
+    PATHS may be files, folders or http(s) URLs. Reads .txt .md .gs .html .htm
+    .pdf .vtt .srt; other files in folders are skipped. Unchanged sources cost
+    nothing on re-ingest. Exit code 1 when any source failed; the others are
+    stored all the same.
     """
     from search.store import Store
 
-    from .pipeline import Ingestor
+    from .pipeline import IngestReport, Ingestor
 
+    if not (paths or sitemaps or feeds or crawls or url_files):
+        raise click.UsageError("give at least one PATH or URL, or --sitemap/--feed/--crawl/--from-file")
     overrides = {k: v for k, v in {"kind": kind, "site": site, "title": title, "url": url}.items() if v}
     if tags:
         overrides["tags"] = list(tags)
     store = Store.open(c.home)
     ingestor = Ingestor(store, c.settings)
+    urls = [p for p in paths if p.startswith(("http://", "https://"))]
+    local = [p for p in paths if p not in urls]
+    report = IngestReport()
     show = not quiet and sys.stderr.isatty()
-    with click.progressbar(length=1, label="Ingesting", file=sys.stderr, show_eta=True,
-                           show_pos=True) if show else _NullBar() as bar:
-        def progress(result, done, total):
-            bar.length = total
-            bar.update(1)
-            if result.status == "failed":
-                click.echo(f"\nfailed: {result.source}: {result.reason}", err=True)
+    if local:
+        with _bar(show, "Files") as progress:
+            report.results += ingestor.ingest_paths(local, overrides=overrides, progress=progress).results
+    if urls or sitemaps or feeds or crawls or url_files:
+        from .fetch import FetchPolicy, Fetcher, read_url_list
+        from .pipeline import ItemResult
+        from .web import WebIngest
 
-        report = ingestor.ingest_paths(paths, overrides=overrides, progress=progress)
-    if not show:
+        web = WebIngest(ingestor, Fetcher(FetchPolicy(host_delay=delay, timeout=timeout,
+                                                     respect_robots=not ignore_robots)))
+        for f in url_files:
+            good, bad = read_url_list(Path(f).read_text(encoding="utf-8", errors="replace"))
+            urls += good
+            report.results += [ItemResult(f"{f}:{n}", "failed", f"not a valid http(s) URL: {line[:80]!r}")
+                               for n, line in bad]
+        for label, finder, sources in (("sitemap", web.sitemap_urls, sitemaps), ("feed", web.feed_urls, feeds),
+                                       ("crawl", lambda u: web.crawl_urls(u, max_pages), crawls)):
+            for src in sources:
+                try:
+                    found = finder(src)
+                except EquisearchError as exc:
+                    report.results.append(ItemResult(src, "failed", " ".join(str(exc).split())))
+                    continue
+                if not quiet:
+                    click.echo(f"{label} {src}: {len(found)} pages", err=True)
+                urls += found
+        with _bar(show, "Web pages") as progress:
+            report.results += web.ingest_urls(urls, overrides=overrides, progress=progress).results
+    _print_summary(report, c.home, show)
+
+
+def _print_summary(report, home, already_shown: bool) -> None:
+    if not already_shown:
         for r in report.failed:
             click.echo(f"failed: {r.source}: {r.reason}", err=True)
     counts = report.counts
     click.echo(
         f"{counts['added']} added, {counts['updated']} updated, {counts['unchanged']} unchanged, "
         f"{counts['duplicate']} duplicate, {counts['skipped']} skipped, {counts['failed']} failed "
-        f"({report.passages} passages embedded) -> {c.home}"
+        f"({report.passages} passages embedded) -> {home}"
     )
     if report.failed:
         sys.exit(1)
 
 
-class _NullBar:
-    length = 0
+@contextlib.contextmanager
+def _bar(show: bool, label: str):
+    """A progress callback: a bar with counts and ETA on a terminal, else nothing."""
+    if not show:
+        yield None
+        return
+    with click.progressbar(length=1, label=label, file=sys.stderr, show_eta=True, show_pos=True) as bar:
+        def progress(result, done, total):
+            bar.length = total
+            bar.update(1)
+            if result.status == "failed":
+                click.echo(f"\nfailed: {result.source}: {result.reason}", err=True)
+        yield progress
 
-    def __enter__(self):
-        return self
 
-    def __exit__(self, *exc):
-        return False
+@main.command()
+@click.argument("sources", nargs=-1)
+@click.option("--delay", type=float, default=1.0, show_default=True, help="Seconds between two requests to one host.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@pass_ctx
+@friendly_errors
+def refresh(c: Context, sources, delay, quiet) -> None:
+    """Re-fetch web sources (all, or the ids/URLs given) and replace what changed.
 
-    def update(self, n):
-        pass
+    Sends conditional requests (ETag / Last-Modified) where the server supports
+    them and compares content hashes otherwise; unchanged pages cost nothing.
+    """
+    from search.store import Store
+
+    from .fetch import FetchPolicy, Fetcher
+    from .pipeline import Ingestor
+    from .web import WebIngest
+
+    store = Store.open(c.home, create=False)
+    web = WebIngest(Ingestor(store, c.settings), Fetcher(FetchPolicy(host_delay=delay)))
+    show = not quiet and sys.stderr.isatty()
+    with _bar(show, "Refreshing") as progress:
+        report = web.refresh(sources, progress=progress)
+    _print_summary(report, c.home, show)
 
 
 # -- search / ask ---------------------------------------------------------------

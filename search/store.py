@@ -410,6 +410,11 @@ class Store:
         row = self.conn.execute("SELECT text FROM documents WHERE id = ?", (doc_id,)).fetchone()
         return row[0] if row else ""
 
+    def document_meta(self, doc_id: int) -> dict:
+        """The free-form metadata of a document (ETag, Last-Modified, source notes...)."""
+        row = self.conn.execute("SELECT meta FROM documents WHERE id = ?", (doc_id,)).fetchone()
+        return json.loads(row[0]) if row else {}
+
     def document_blocks(self, doc_id: int) -> list[list]:
         """The stored provenance rows of a document (see :attr:`NewDocument.blocks`)."""
         row = self.conn.execute("SELECT blocks FROM documents WHERE id = ?", (doc_id,)).fetchone()

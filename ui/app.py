@@ -32,10 +32,11 @@ EXAMPLES = (
 
 
 @st.cache_resource(show_spinner="Loading the search engine…")
-def get_engine():
+def get_engine(home: str):
+    """One engine (store, index, model) per store per server process."""
     from search.api import Engine
 
-    settings = Settings.from_env()
+    settings = Settings.from_env(home=home)
     return Engine.open(settings.home_path, settings)
 
 
@@ -74,7 +75,7 @@ def main() -> None:
     st.title("equisearch")
     st.caption("Answers from your education-equity sources, with every sentence cited.")
     try:
-        engine = get_engine()
+        engine = get_engine(str(Settings.from_env().home_path))
     except EquisearchError as exc:
         st.error(f"The store could not be opened: {exc}")
         st.info("Build it first: `make run` or `equisearch ingest corpus`.")

@@ -1,0 +1,366 @@
+"""The only network code: polite HTTP fetching and link discovery.
+
+Polite means: a clear User-Agent, robots.txt honoured, a delay between two
+requests to the same host, timeouts, a size cap, and retries with
+exponential backoff on 429/5xx and connection errors. Conditional requests
+(``If-None-Match`` / ``If-Modified-Since``) let ``equisearch refresh`` skip
+pages that did not change.
+
+Built on the standard library (``urllib``) rather than trafilatura's
+``fetch_url``: we need the response headers (content type, ETag,
+Last-Modified), control over every redirect hop (loops, and the address
+checks the UI needs) and a hard size cap. trafilatura still does the text
+extraction (:mod:`ingest.extract`).
+
+Discovery helpers turn a sitemap, an RSS/Atom feed, a site to crawl or a file
+of URLs into a list of page URLs.
+"""
+from __future__ import annotations
+
+import gzip
+import ipaddress
+import logging
+import re
+import socket
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import urllib.robotparser
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from html.parser import HTMLParser
+
+from search.errors import ExtractionError
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = "equisearch/0.1 (+offline education-equity search; polite crawler)"
+
+
+class FetchError(ExtractionError):
+    """A URL could not be fetched (HTTP error, timeout, refused, too large...)."""
+
+
+@dataclass
+class FetchPolicy:
+    """How politely and how safely to fetch.
+
+    ``allow_private`` must stay False for URLs typed by people in the UI: it
+    refuses loopback, private, link-local and cloud-metadata addresses after
+    DNS resolution and on every redirect. The CLI (the operator's own
+    machine) and the tests allow them.
+    """
+
+    timeout: float = 20.0
+    retries: int = 2
+    backoff: float = 1.0
+    host_delay: float = 1.0
+    max_bytes: int = 20 * 1024 * 1024
+    max_redirects: int = 5
+    respect_robots: bool = True
+    allow_private: bool = True
+    user_agent: str = USER_AGENT
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    url: str  # as asked
+    final_url: str  # after redirects
+    status: int  # 200, or 304 when not modified
+    content_type: str  # lower-case media type without parameters
+    charset: str
+    body: bytes
+    etag: str = ""
+    last_modified: str = ""
+
+    @property
+    def not_modified(self) -> bool:
+        return self.status == 304
+
+
+def _check_address(url: str, policy: FetchPolicy) -> None:
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        raise FetchError(f"{url}: only http and https URLs can be fetched")
+    if not parts.hostname:
+        raise FetchError(f"{url}: not a valid URL (no host)")
+    if policy.allow_private:
+        return
+    try:
+        infos = socket.getaddrinfo(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
+    except socket.gaierror as exc:
+        raise FetchError(f"{url}: host {parts.hostname} not found: check the address") from exc
+    for info in infos:
+        ip = ipaddress.ip_address(info[4][0])
+        if ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved or ip.is_multicast or ip.is_unspecified:
+            raise FetchError(
+                f"{url}: refusing to fetch from a local or private address ({ip}); "
+                "an operator can allow it with EQUISEARCH_ALLOW_PRIVATE_URLS=1"
+            )
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Hand redirects back to us so every hop is checked and counted."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
+
+
+class Fetcher:
+    """Fetches pages politely; one instance per batch (it remembers hosts)."""
+
+    def __init__(self, policy: FetchPolicy | None = None):
+        self.policy = policy or FetchPolicy()
+        self._opener = urllib.request.build_opener(_NoRedirect())
+        self._last: dict[str, float] = {}
+        self._robots: dict[str, urllib.robotparser.RobotFileParser | None] = {}
+        self._lock = threading.Lock()
+
+    # -- politeness --------------------------------------------------------
+    def _wait_for_host(self, host: str) -> None:
+        with self._lock:
+            last = self._last.get(host)
+            now = time.monotonic()
+            if last is not None and now - last < self.policy.host_delay:
+                time.sleep(self.policy.host_delay - (now - last))
+            self._last[host] = time.monotonic()
+
+    def allowed(self, url: str) -> bool:
+        """Whether robots.txt lets our User-Agent fetch ``url`` (unreachable robots = allowed)."""
+        if not self.policy.respect_robots:
+            return True
+        parts = urllib.parse.urlsplit(url)
+        root = f"{parts.scheme}://{parts.netloc}"
+        if root not in self._robots:
+            parser = urllib.robotparser.RobotFileParser()
+            try:
+                res = self._get(root + "/robots.txt", {}, check_robots=False, retries=0)
+                if res.status == 200:
+                    parser.parse(res.body.decode(res.charset or "utf-8", "replace").splitlines())
+                else:
+                    parser = None
+            except FetchError:
+                parser = None  # no robots.txt (404) or unreachable: nothing forbids us
+            self._robots[root] = parser
+        parser = self._robots[root]
+        return parser is None or parser.can_fetch(self.policy.user_agent, url)
+
+    # -- fetching ----------------------------------------------------------
+    def fetch(self, url: str, *, etag: str = "", last_modified: str = "") -> FetchResult:
+        """GET ``url`` following redirects; raises :class:`FetchError` with a one-line reason."""
+        url = url.strip()
+        headers = {}
+        if etag:
+            headers["If-None-Match"] = etag
+        if last_modified:
+            headers["If-Modified-Since"] = last_modified
+        return self._get(url, headers, check_robots=True, retries=self.policy.retries)
+
+    def _get(self, url: str, headers: dict, *, check_robots: bool, retries: int) -> FetchResult:
+        seen = []
+        current = url
+        for _hop in range(self.policy.max_redirects + 1):
+            _check_address(current, self.policy)
+            if check_robots and not self.allowed(current):
+                raise FetchError(f"{current}: robots.txt disallows fetching this page; skipped")
+            if current in seen:
+                raise FetchError(f"{url}: redirect loop ({' -> '.join(seen + [current])})")
+            seen.append(current)
+            result, location = self._get_once(current, headers, retries)
+            if location is None:
+                return FetchResult(url, current, *result)
+            current = urllib.parse.urljoin(current, location)
+        raise FetchError(f"{url}: more than {self.policy.max_redirects} redirects")
+
+    def _get_once(self, url: str, headers: dict, retries: int):
+        host = urllib.parse.urlsplit(url).netloc
+        attempt = 0
+        while True:
+            self._wait_for_host(host)
+            req = urllib.request.Request(url, headers={"User-Agent": self.policy.user_agent,
+                                                       "Accept-Encoding": "gzip", **headers})
+            try:
+                with self._opener.open(req, timeout=self.policy.timeout) as resp:
+                    return self._read(url, resp), None
+            except urllib.error.HTTPError as exc:
+                if exc.code in (301, 302, 303, 307, 308) and exc.headers.get("Location"):
+                    return None, exc.headers["Location"]
+                if exc.code == 304:
+                    return (304, "", "", b"", exc.headers.get("ETag", ""), exc.headers.get("Last-Modified", "")), None
+                if exc.code in (429, 500, 502, 503, 504) and attempt < retries:
+                    attempt += 1
+                    self._sleep_backoff(attempt, exc.headers.get("Retry-After"))
+                    continue
+                raise FetchError(f"{url}: HTTP {exc.code} {exc.reason}: {_advice(exc.code)}") from None
+            except (urllib.error.URLError, TimeoutError, socket.timeout, ConnectionError) as exc:
+                reason = getattr(exc, "reason", exc)
+                if attempt < retries:
+                    attempt += 1
+                    self._sleep_backoff(attempt, None)
+                    continue
+                if isinstance(reason, (TimeoutError, socket.timeout)) or "timed out" in str(reason):
+                    raise FetchError(f"{url}: timed out after {self.policy.timeout:.0f} s: try again later") from None
+                raise FetchError(f"{url}: cannot connect ({reason}): check the address or try again later") from None
+
+    def _sleep_backoff(self, attempt: int, retry_after: str | None) -> None:
+        delay = self.policy.backoff * (2 ** (attempt - 1))
+        if retry_after and retry_after.isdigit():
+            delay = max(delay, min(float(retry_after), 30.0))
+        time.sleep(delay)
+
+    def _read(self, url: str, resp) -> tuple:
+        declared = resp.headers.get("Content-Length")
+        if declared and declared.isdigit() and int(declared) > self.policy.max_bytes:
+            raise FetchError(f"{url}: response is {int(declared) // 1024 // 1024} MiB, over the "
+                             f"{self.policy.max_bytes // 1024 // 1024} MiB limit")
+        chunks, size = [], 0
+        while True:
+            try:
+                block = resp.read(65536)
+            except (TimeoutError, socket.timeout):
+                raise FetchError(f"{url}: timed out while reading: try again later") from None
+            if not block:
+                break
+            size += len(block)
+            if size > self.policy.max_bytes:
+                raise FetchError(f"{url}: response over the {self.policy.max_bytes // 1024 // 1024} MiB limit; skipped")
+            chunks.append(block)
+        body = b"".join(chunks)
+        if resp.headers.get("Content-Encoding", "").lower() == "gzip":
+            try:
+                body = gzip.decompress(body)
+            except OSError as exc:
+                raise FetchError(f"{url}: corrupt gzip response") from exc
+        ctype = resp.headers.get_content_type().lower()
+        charset = resp.headers.get_content_charset() or ""
+        return (resp.status, ctype, charset, body, resp.headers.get("ETag", ""), resp.headers.get("Last-Modified", ""))
+
+
+def _advice(code: int) -> str:
+    if code == 404 or code == 410:
+        return "the page is gone: check the URL"
+    if code in (401, 403):
+        return "access denied: the page needs a login or blocks crawlers"
+    if code == 429:
+        return "the site is rate-limiting us: try again later"
+    if code >= 500:
+        return "the site had an error: try again later"
+    return "check the URL"
+
+
+# -- discovery -------------------------------------------------------------------
+def parse_sitemap(xml_bytes: bytes) -> tuple[list[str], list[str]]:
+    """(page URLs, child sitemap URLs) from a sitemap or sitemap index."""
+    if xml_bytes[:2] == b"\x1f\x8b":
+        xml_bytes = gzip.decompress(xml_bytes)
+    try:
+        root = ET.fromstring(xml_bytes)
+    except ET.ParseError as exc:
+        raise ExtractionError(f"not a valid sitemap ({exc}): check the sitemap URL") from exc
+    pages, children = [], []
+    for el in root.iter():
+        if el.tag.endswith("loc") and el.text:
+            parent_is_index = root.tag.endswith("sitemapindex")
+            (children if parent_is_index else pages).append(el.text.strip())
+    return pages, children
+
+
+def parse_feed(xml_bytes: bytes) -> list[str]:
+    """Entry links from an RSS 2.0 or Atom feed, in feed order."""
+    try:
+        root = ET.fromstring(xml_bytes)
+    except ET.ParseError as exc:
+        raise ExtractionError(f"not a valid RSS/Atom feed ({exc}): check the feed URL") from exc
+    links = []
+    for item in root.iter():
+        tag = item.tag.rsplit("}", 1)[-1]
+        if tag == "item":  # RSS
+            link = next((c.text for c in item if c.tag.rsplit("}", 1)[-1] == "link" and c.text), None)
+            if link:
+                links.append(link.strip())
+        elif tag == "entry":  # Atom
+            best = None
+            for c in item:
+                if c.tag.rsplit("}", 1)[-1] == "link" and c.get("href"):
+                    if c.get("rel", "alternate") == "alternate":
+                        best = c.get("href")
+                        break
+                    best = best or c.get("href")
+            if best:
+                links.append(best.strip())
+    return links
+
+
+class _LinkParser(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.links: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "a":
+            href = dict(attrs).get("href")
+            if href:
+                self.links.append(href)
+
+
+# Paths that are navigation, not articles: skip them when crawling.
+_NON_ARTICLE = re.compile(
+    r"/(tag|tags|category|categories|author|page|search|login|logout|register|wp-admin|wp-login|cart|account|"
+    r"feed|comments?|share|print)(/|$|\?)|[?&](replytocom|share|print)=|\.(jpg|jpeg|png|gif|svg|css|js|zip|docx?|xlsx?|pptx?|mp4|mp3)$",
+    re.I,
+)
+
+
+def page_links(html: str, base_url: str) -> list[str]:
+    """Absolute same-site http(s) links of a page, fragments removed, in page order."""
+    parser = _LinkParser()
+    try:
+        parser.feed(html)
+    except Exception:  # malformed HTML: use what was parsed
+        pass
+    host = urllib.parse.urlsplit(base_url).netloc
+    out: dict[str, None] = {}
+    for href in parser.links:
+        url = urllib.parse.urldefrag(urllib.parse.urljoin(base_url, href.strip()))[0]
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme in ("http", "https") and parts.netloc == host:
+            out.setdefault(url, None)
+    return list(out)
+
+
+def looks_like_article(url: str) -> bool:
+    """Crawl focus: skip tag/category/author/pagination/login and media links."""
+    return not _NON_ARTICLE.search(urllib.parse.urlsplit(url).path + ("?" + urllib.parse.urlsplit(url).query if urllib.parse.urlsplit(url).query else ""))
+
+
+def read_url_list(text: str) -> tuple[list[str], list[tuple[int, str]]]:
+    """(valid URLs, [(line number, bad line)]) from a file of URLs (``#`` comments allowed)."""
+    good, bad = [], []
+    for n, line in enumerate(text.splitlines(), start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        parts = urllib.parse.urlsplit(line)
+        if parts.scheme in ("http", "https") and parts.netloc and " " not in line:
+            good.append(line)
+        else:
+            bad.append((n, line))
+    return good, bad
+
+
+def http_date_to_iso(value: str) -> str:
+    try:
+        return parsedate_to_datetime(value).date().isoformat()
+    except (TypeError, ValueError, IndexError):
+        return ""
+
+
+@dataclass
+class CrawlPlan:
+    """What to fetch and why (for the progress line and the summary)."""
+
+    urls: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
