@@ -24,9 +24,9 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 
 from search.embedding import Embedder, load_embedder
-from search.errors import EquisearchError, ExtractionError, StoreMismatch, UnsupportedSource
+from search.errors import EquisearchError, ExtractionError, StoreMismatch
 from search.settings import Settings
-from search.store import NewDocument, Store
+from search.store import DB_NAME, NewDocument, Store
 from search.text import content_hash
 from search.types import KINDS
 from search.vectors import VectorIndex
@@ -106,6 +106,10 @@ def discover(paths: Iterable[str | os.PathLike]) -> Iterator[tuple[Path, bool]]:
         p = Path(raw).expanduser()
         if p.is_dir():
             for root, dirs, files in os.walk(p, followlinks=False):
+                if DB_NAME in files:
+                    # An equisearch store inside the folder: never index it.
+                    dirs[:] = []
+                    continue
                 dirs[:] = sorted(d for d in dirs if not d.startswith("."))
                 for name in sorted(files):
                     if name.startswith(".") or name == MANIFEST_NAME:
@@ -128,8 +132,28 @@ def load_manifest(folder: Path) -> dict[str, dict]:
         return {}
 
 
+@dataclass
+class _Pending:
+    """A prepared document waiting for its passages to be embedded."""
+
+    tag: object
+    source: str
+    doc: NewDocument
+    chunks: list
+    title: str | None
+    existing: object
+    aliases: tuple[str, ...]
+    reuse: dict
+
+
 class Ingestor:
-    """Writes sources into one store. Takes the store's writer lock while working."""
+    """Writes sources into one store. Takes the store's writer lock while working.
+
+    Passages of several documents are embedded together (``batch_chunks``
+    at a time) because the model is several times faster on full batches
+    than on one small document at a time; each document is still written in
+    its own transaction.
+    """
 
     def __init__(
         self,
@@ -143,6 +167,8 @@ class Ingestor:
         self._embedder = embedder
         self.index = index or VectorIndex(store)
         self._manifests: dict[Path, dict[str, dict]] = {}
+        self._pending: list[_Pending] = []
+        self.batch_chunks = max(1, settings.batch_size) * 4
 
     @property
     def embedder(self) -> Embedder:
@@ -176,23 +202,47 @@ class Ingestor:
         another model (:class:`StoreMismatch`) or held by another writer.
         """
         self.check_store()
-        report = IngestReport()
         items = list(discover(paths))
+        results: dict[int, ItemResult] = {}
+        done = 0
+
+        def finish(i: int, result: ItemResult) -> None:
+            nonlocal done
+            results[i] = result
+            done += 1
+            if result.status == "failed":
+                log.warning("%s: %s", result.source, result.reason)
+            if progress:
+                progress(result, done, len(items))
+
         self.store.acquire_write_lock()
         try:
-            for i, (path, explicit) in enumerate(items, start=1):
-                result = self._ingest_one_file(path, explicit, overrides or {})
-                report.results.append(result)
-                if result.status == "failed":
-                    log.warning("%s: %s", result.source, result.reason)
-                if progress:
-                    progress(result, i, len(items))
+            for i, (path, explicit) in enumerate(items):
+                outcome = self._ingest_one_file(path, explicit, overrides or {}, tag=i)
+                for tag, result in self._drain(outcome):
+                    finish(tag, result)
+            for tag, result in self.flush():
+                finish(tag, result)
         finally:
+            self._pending.clear()
             self.index.save()
             self.store.release_write_lock()
-        return report
+        return IngestReport([results[i] for i in sorted(results)])
 
-    def _ingest_one_file(self, path: Path, explicit: bool, overrides: dict) -> ItemResult:
+    def _drain(self, outcome) -> list[tuple[object, ItemResult]]:
+        """Results ready now: a final result, or what a full batch flushed."""
+        if isinstance(outcome, tuple):
+            return [outcome]
+        if self._pending_chunks() >= self.batch_chunks:
+            return self.flush()
+        return []
+
+    def _ingest_one_file(self, path: Path, explicit: bool, overrides: dict, tag: object = None):
+        """A final ``(tag, ItemResult)``, or None when the file was queued for embedding."""
+        result = self._read_and_queue(path, explicit, overrides, tag)
+        return None if result is None else (tag, result)
+
+    def _read_and_queue(self, path: Path, explicit: bool, overrides: dict, tag: object) -> ItemResult | None:
         source = str(path)
         suffix = path.suffix.lower()
         if suffix not in SUPPORTED_SUFFIXES:
@@ -226,15 +276,13 @@ class Ingestor:
             return ItemResult(source, "unchanged", doc_id=existing.id, chunks=existing.n_chunks, title=existing.title)
         try:
             extracted = extract_file(path)
-        except UnsupportedSource as exc:
-            return ItemResult(source, "failed", _one_line(exc))
-        except ExtractionError as exc:
-            return ItemResult(source, "failed", _one_line(exc))
+        except ExtractionError as exc:  # includes UnsupportedSource
+            return ItemResult(source, "failed", _one_line(exc, path))
         except Exception as exc:  # a parser bug must not sink the batch
             log.exception("unexpected error extracting %s", path)
             return ItemResult(source, "failed", f"could not be read ({type(exc).__name__}: {exc}): "
                               "report this file as a bug")
-        return self.ingest_extracted(uri, chash, extracted, meta, existing=existing, source=source)
+        return self.queue(uri, chash, extracted, meta, existing=existing, source=source, tag=tag)
 
     def _manifest_for(self, path: Path) -> dict:
         folder = path.parent
@@ -267,19 +315,51 @@ class Ingestor:
         existing=None,
         source: str | None = None,
         aliases: tuple[str, ...] = (),
+        clean_text: bool = True,
     ) -> ItemResult:
-        """Clean, chunk, embed and store an already extracted source.
+        """Clean, chunk, embed and store one already extracted source now.
 
-        Web fetchers call this directly with the page's URL as ``uri``.
+        Web fetchers call this with the page's URL as ``uri``. Batch callers
+        use :meth:`queue` and :meth:`flush` so embedding runs on full batches.
+        """
+        result = self.queue(uri, chash, extracted, meta, existing=existing, source=source, aliases=aliases,
+                            clean_text=clean_text, tag="now")
+        if result is not None:
+            return result
+        outcome = dict(self.flush())
+        return outcome["now"]
+
+    def queue(
+        self,
+        uri: str,
+        chash: str,
+        extracted: Extracted,
+        meta: dict | None = None,
+        *,
+        existing=None,
+        source: str | None = None,
+        aliases: tuple[str, ...] = (),
+        clean_text: bool = True,
+        tag: object = None,
+    ) -> ItemResult | None:
+        """Prepare a document and queue it for embedding.
+
+        Returns a final :class:`ItemResult` when there is nothing to embed
+        (failure, duplicate text) and None when queued; :meth:`flush` then
+        embeds every queued passage in full batches and writes each document
+        in its own transaction.
         """
         source = source or uri
         if existing is None:
             existing = self.store.find_document(uri)
-        try:
-            cleaned = clean(extracted)
-        except Exception as exc:  # cleaning must never lose a document silently
-            log.exception("cleaning failed for %s", uri)
-            return ItemResult(source, "failed", f"cleaning failed ({type(exc).__name__}): report this file as a bug")
+        if clean_text:
+            try:
+                cleaned = clean(extracted)
+            except Exception as exc:  # cleaning must never lose a document silently
+                log.exception("cleaning failed for %s", uri)
+                return ItemResult(source, "failed", f"cleaning failed ({type(exc).__name__}): report this file as a bug")
+        else:
+            cleaned = extracted
         text, blocks = assemble(cleaned.segments)
         if not text.strip():
             return ItemResult(source, "failed", "no text left after removing page furniture: nothing to index")
@@ -295,28 +375,67 @@ class Ingestor:
             if twin is not None:
                 self.store.add_alias(twin.id, uri)
                 return ItemResult(source, "duplicate", f"same text as {twin.uri}", twin.id, twin.n_chunks, twin.title)
+            queued = next((p for p in self._pending if p.doc.text_hash == text_hash), None)
+            if queued is not None:
+                queued.aliases += (uri,)
+                return ItemResult(source, "duplicate", f"same text as {queued.doc.uri}", None, len(queued.chunks),
+                                  queued.doc.title)
         doc = self._new_document(uri, chash, text, text_hash, merged, blocks_to_rows(blocks))
         vector_title = doc.title if self.settings.title_in_vectors else None
         chunks = with_embedding_hashes(vector_title, chunks)
+        reuse = self.store.vectors_by_text_hash(existing.id) if existing is not None else {}
+        self._pending.append(_Pending(tag, source, doc, chunks, vector_title, existing, tuple(aliases), reuse))
+        return None
+
+    def _pending_chunks(self) -> int:
+        return sum(len(p.chunks) for p in self._pending)
+
+    def flush(self) -> list[tuple[object, ItemResult]]:
+        """Embed every queued passage (in model batches) and write each document.
+
+        A model failure fails the queued documents, never the batch.
+        """
+        pending, self._pending = self._pending, []
+        if not pending:
+            return []
+        todo = [(p, i) for p in pending for i, c in enumerate(p.chunks) if c.text_hash not in p.reuse]
         try:
-            vectors = self._embed(vector_title, chunks, existing.id if existing else None)
+            fresh = (
+                self.embedder.encode([embedding_text(p.title, p.chunks[i].text) for p, i in todo],
+                                     batch_size=self.settings.batch_size)
+                if todo else None
+            )
+        except EquisearchError as exc:
+            return [(p.tag, ItemResult(p.source, "failed", _one_line(exc))) for p in pending]
+        fresh_of = {(id(p), i): fresh[j] for j, (p, i) in enumerate(todo)}
+        out = []
+        for p in pending:
+            dim = fresh.shape[1] if fresh is not None else len(next(iter(p.reuse.values())))
+            vectors = np.zeros((len(p.chunks), dim), dtype=np.float32)
+            for i, c in enumerate(p.chunks):
+                vectors[i] = p.reuse[c.text_hash] if c.text_hash in p.reuse else fresh_of[(id(p), i)]
+            out.append((p.tag, self._write(p, vectors)))
+        return out
+
+    def _write(self, p: "_Pending", vectors: np.ndarray) -> ItemResult:
+        try:
             result = self.store.write_document(
-                doc,
-                chunks,
+                p.doc,
+                p.chunks,
                 vectors,
                 model=self.model_name,
                 dim=int(vectors.shape[1]),
                 chunking=self.settings.chunking,
-                replace_id=existing.id if existing else None,
-                aliases=aliases,
+                replace_id=p.existing.id if p.existing else None,
+                aliases=p.aliases,
             )
         except StoreMismatch:
             raise
         except EquisearchError as exc:
-            return ItemResult(source, "failed", _one_line(exc))
+            return ItemResult(p.source, "failed", _one_line(exc))
         self.index.apply(result, vectors)
-        status = "updated" if existing else "added"
-        return ItemResult(source, status, doc_id=result.doc_id, chunks=len(chunks), title=doc.title)
+        status = "updated" if p.existing else "added"
+        return ItemResult(p.source, status, doc_id=result.doc_id, chunks=len(p.chunks), title=p.doc.title)
 
     def _new_document(
         self, uri: str, chash: str, text: str, text_hash: str, meta: dict, blocks: tuple = ()
@@ -346,21 +465,6 @@ class Ingestor:
             blocks=blocks,
         )
 
-    def _embed(self, title: str | None, chunks, replace_id: int | None) -> np.ndarray:
-        """Vectors for ``chunks``; passages already embedded (same text and title) are reused."""
-        reuse = self.store.vectors_by_text_hash(replace_id) if replace_id is not None else {}
-        todo = [i for i, c in enumerate(chunks) if c.text_hash not in reuse]
-        texts = [embedding_text(title, chunks[i].text) for i in todo]
-        fresh = self.embedder.encode(texts, batch_size=self.settings.batch_size) if todo else None
-        dim = fresh.shape[1] if fresh is not None else len(next(iter(reuse.values())))
-        out = np.zeros((len(chunks), dim), dtype=np.float32)
-        for j, i in enumerate(todo):
-            out[i] = fresh[j]
-        for i, c in enumerate(chunks):
-            if c.text_hash in reuse:
-                out[i] = reuse[c.text_hash]
-        return out
-
 
 def with_embedding_hashes(title: str | None, chunks: list) -> list:
     """Key each passage by the hash of what the model reads (title + text), so a
@@ -376,8 +480,14 @@ def _jsonable(value) -> bool:
         return False
 
 
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())
+def _one_line(exc: BaseException, path: Path | str | None = None) -> str:
+    """The error as one line, without a leading "<path>: " (the caller shows the source)."""
+    text = " ".join(str(exc).split())
+    if path is not None:
+        for prefix in (str(path), Path(path).name):
+            if text.startswith(prefix + ": "):
+                return text[len(prefix) + 2 :]
+    return text
 
 
 @dataclass(frozen=True)

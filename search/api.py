@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 #: Queries longer than this are cut: nobody types more, and FTS5/encoders
 #: would only spend time on it.
 MAX_QUERY_CHARS = 2000
+MODES = ("hybrid", "dense", "bm25")
 
 
 @dataclass(frozen=True)
@@ -93,37 +94,50 @@ class Engine:
         vocab = load_vocabulary(str(store_file) if store_file.exists() else "", self.settings.vocabulary)
         return vocab.expand(query)
 
-    def _prepare(self, query: str) -> tuple[str, np.ndarray, Expansion]:
+    def _prepare(self, query: str, encode: bool = True) -> tuple[str, np.ndarray | None, Expansion]:
         """Clean the query, expand it, and encode it (with its synonyms) once."""
         query = _clean_query(query)
         expansion = self.expand(query)
         dense_text = query
         if expansion.synonyms:
             dense_text = f"{query} ({'; '.join(expansion.synonyms)})"
-        return query, self.encode_query(dense_text), expansion
+        return query, (self.encode_query(dense_text) if encode else None), expansion
 
     # -- search ----------------------------------------------------------
-    def search(self, query: str, k: int | None = None, filters: Filters | None = None) -> SearchResult:
+    def search(
+        self, query: str, k: int | None = None, filters: Filters | None = None, *, mode: str = "hybrid"
+    ) -> SearchResult:
         """Hybrid search: dense + keyword, fused by rank, diversified.
 
-        Raises :class:`QueryError` for an empty query.
+        ``mode`` is ``hybrid`` (default), ``dense`` (vectors only) or ``bm25``
+        (keywords only, no model needed). Raises :class:`QueryError` for an
+        empty query.
         """
+        if mode not in MODES:
+            raise QueryError(f"unknown search mode {mode!r}: use one of {', '.join(MODES)}")
         t0 = time.perf_counter()
-        query, qvec, expansion = self._prepare(query)
-        hits = self._search_vec(query, qvec, k or self.settings.top_k, filters, expansion)
+        query, qvec, expansion = self._prepare(query, encode=mode != "bm25")
+        hits = self._search_vec(query, qvec, k or self.settings.top_k, filters, expansion, mode=mode)
         return SearchResult(query, tuple(hits), expansion.shown, (time.perf_counter() - t0) * 1000)
 
     def _search_vec(
-        self, query: str, qvec: np.ndarray, k: int, filters: Filters | None, expansion: Expansion | None = None
+        self,
+        query: str,
+        qvec: np.ndarray | None,
+        k: int,
+        filters: Filters | None,
+        expansion: Expansion | None = None,
+        *,
+        mode: str = "hybrid",
     ) -> list[Hit]:
         s = self.settings
         allowed = None
         if filters is not None and not filters.is_empty():
             allowed = self.store.chunk_ids_matching(filters)
-        dense = self.index.search(qvec, max(s.dense_candidates, k), allowed)
+        dense = [] if mode == "bm25" else self.index.search(qvec, max(s.dense_candidates, k), allowed)
         extra = (expansion.synonyms + expansion.related) if expansion else ()
         match = build_match(query, extra)
-        lexical = self.store.fts_search(match, max(s.lexical_candidates, k), filters) if match else []
+        lexical = self.store.fts_search(match, max(s.lexical_candidates, k), filters) if match and mode != "dense" else []
         fused = reciprocal_rank_fusion(
             dense, lexical, rrf_k=s.rrf_k, dense_weight=s.dense_weight, lexical_weight=s.lexical_weight
         )
@@ -138,7 +152,8 @@ class Engine:
             k=k,
             per_doc_limit=s.per_doc_limit,
         )
-        self._fill_dense_scores(chosen, chunks, qvec)
+        if qvec is not None:
+            self._fill_dense_scores(chosen, chunks, qvec)
         docs = self.store.documents_by_ids(chunks[c.chunk_id].doc_id for c in chosen)
         hits = []
         for c in chosen:
