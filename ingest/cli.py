@@ -500,6 +500,42 @@ def eval_(c: Context, file, k, as_json) -> None:
     )
 
 
+@main.command(name="eval-beir")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False))
+@click.option("--mode", "modes", multiple=True, type=click.Choice(["hybrid", "dense", "bm25"]),
+              help="Retrieval mode(s) to score (repeatable; default hybrid).")
+@click.option("--split", default="test", show_default=True, help="qrels/<split>.tsv to score against.")
+@click.option("--max-queries", type=int, help="Score only this many judged queries (a fixed subset).")
+@click.option("--extra-docs", type=int, default=0, help="With --max-queries: distractor documents kept besides the relevant ones.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_ctx
+@friendly_errors
+def eval_beir(c: Context, folder, modes, split, max_queries, extra_docs, as_json) -> None:
+    """nDCG@10 and recall@100 on a BEIR-format folder (corpus.jsonl, queries.jsonl, qrels/).
+
+    The corpus is ingested into a temporary store with the current model and
+    chunking; your own store is not touched.
+    """
+    from .beir import run_beir
+
+    def progress(done, total):
+        if not as_json:
+            click.echo(f"\ringested {done}/{total} documents", err=True, nl=False)
+
+    report = run_beir(folder, tuple(modes) or ("hybrid",), settings=c.settings, split=split,
+                      max_queries=max_queries, extra_docs=extra_docs, progress=progress)
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    click.echo(f"\n{report['dataset']} ({report['split']}): {report['documents']} documents, "
+               f"{report['queries']} queries, ingest {report['ingest_seconds']} s")
+    for mode, r in report["modes"].items():
+        click.echo(f"{mode:>7}: nDCG@10 {r['ndcg_at_10']:.4f}  recall@100 {r['recall_at_100']:.4f}  "
+                   f"p50 {r['latency_ms_p50']} ms")
+    for line in report["skipped_lines"]:
+        click.echo(f"skipped {line}", err=True)
+
+
 @main.command()
 @click.option("--port", default=8501, show_default=True)
 @click.option("--host", default="127.0.0.1", show_default=True)

@@ -129,3 +129,19 @@ def evaluate(engine: Engine, items: list[EvalItem], k: int = 5) -> dict:
 def _share(flags) -> float | None:
     flags = list(flags)
     return round(sum(bool(f) for f in flags) / len(flags), 4) if flags else None
+
+
+def ndcg_at_k(ranked: list[str], relevant: dict[str, int], k: int = 10) -> float:
+    """nDCG@k with linear gains and log2 discounts (trec_eval's ndcg_cut, as BEIR reports)."""
+    import math
+
+    dcg = sum(relevant.get(doc, 0) / math.log2(i + 2) for i, doc in enumerate(ranked[:k]))
+    ideal = sorted((g for g in relevant.values() if g > 0), reverse=True)[:k]
+    idcg = sum(g / math.log2(i + 2) for i, g in enumerate(ideal))
+    return dcg / idcg if idcg else 0.0
+
+
+def recall_at_k(ranked: list[str], relevant: dict[str, int], k: int = 100) -> float:
+    """Share of the relevant documents found in the top k."""
+    wanted = {d for d, g in relevant.items() if g > 0}
+    return len(wanted & set(ranked[:k])) / len(wanted) if wanted else 0.0
