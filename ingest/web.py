@@ -163,6 +163,13 @@ class WebIngest:
             canonical = res.final_url
         if existing is None:
             existing = self.store.find_document(canonical)
+            if existing is not None and existing.content_hash == chash:
+                # Another URL of an article we already have: remember the URL.
+                for alias in dict.fromkeys((url, res.final_url)):
+                    if alias != existing.uri:
+                        self.store.add_alias(existing.id, alias)
+                return ItemResult(url, "duplicate", f"same page as {existing.uri}", existing.id, existing.n_chunks,
+                                  existing.title)
         uri = existing.uri if existing is not None else canonical
         meta = {"url": canonical, "etag": res.etag, "last_modified": res.last_modified,
                 "site": extracted.meta.get("site") or urllib.parse.urlsplit(canonical).netloc, **overrides}

@@ -16,7 +16,7 @@ CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 
 def _paragraphs(name: str) -> list[str]:
     text = (CORPUS / name).read_text(encoding="utf-8")
-    return [p.strip() for p in text.split("\n\n") if len(p.split()) > 12][:8]
+    return [p.strip() for p in text.split("\n\n") if len(p.split()) > 12][:14]
 
 
 def page(title: str, paragraphs: list[str], *, canonical: str = "", date: str = "2023-04-11") -> str:

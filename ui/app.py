@@ -43,9 +43,12 @@ def get_engine(home: str):
 def _md_escape(text: str) -> str:
     """Escape Markdown and HTML so document text is shown, never interpreted."""
     text = html.escape(text, quote=False)
-    for ch in "\\`*_{}[]()#+-.!|>~$":
+    # Characters that start Markdown syntax inline (emphasis, links, code,
+    # tables, maths); the text is joined into one line so list markers at a
+    # line start cannot occur.
+    for ch in "\\`*_[]#|~$":
         text = text.replace(ch, "\\" + ch)
-    return text
+    return " ".join(text.split())
 
 
 def render_answer(answer) -> None:

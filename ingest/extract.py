@@ -1,0 +1,556 @@
+"""Turning files and fetched bodies into segments with provenance.
+
+One function per format, all returning :class:`~ingest.segments.Extracted`:
+paragraphs as segments, with the page (PDF), time span (VTT/SRT), speaker
+(transcripts, "Name: text" threads) and section heading (Markdown) that a
+citation needs. Every failure is an :class:`ExtractionError` whose message
+names the problem and what to do; no extractor returns an empty document.
+
+Formats: .txt, .md/.markdown, .gs (GOV.UK govspeak), .html/.htm (trafilatura),
+.pdf (pypdf), .vtt and .srt.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import html as _html
+import io
+import logging
+import re
+from collections import Counter
+from pathlib import Path
+
+from search.errors import ExtractionError, UnsupportedSource
+
+from .segments import Extracted, Segment
+
+log = logging.getLogger(__name__)
+
+SUPPORTED_SUFFIXES = frozenset({".txt", ".md", ".markdown", ".gs", ".html", ".htm", ".pdf", ".vtt", ".srt"})
+
+
+def extract_file(path: Path) -> Extracted:
+    """Extract a local file, dispatching on its suffix."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        raise UnsupportedSource(
+            f"{path}: unsupported file type {suffix or '(none)'}: equisearch reads {', '.join(sorted(SUPPORTED_SUFFIXES))}"
+        )
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ExtractionError(f"{path}: cannot read ({exc.strerror}): check the path and permissions") from exc
+    if not data.strip():
+        raise ExtractionError(f"{path}: the file is empty: nothing to index")
+    if suffix == ".pdf":
+        result = extract_pdf_bytes(data, str(path))
+    elif suffix in (".html", ".htm"):
+        result = extract_html(decode_text(data, str(path)), url="")
+    else:
+        result = extract_text(decode_text(data, str(path)), str(path), suffix)
+    result.meta.setdefault("title", "")
+    if not result.meta["title"]:
+        result.meta["title"] = _title_from_stem(path.stem)
+    return result
+
+
+def _title_from_stem(stem: str) -> str:
+    return re.sub(r"[_\-]+", " ", stem).strip().capitalize() or stem
+
+
+def _nonempty(result: Extracted, name: str) -> Extracted:
+    result.segments = [s for s in result.segments if s.text.strip()]
+    if not result.segments:
+        raise ExtractionError(f"{name}: contains no text to index")
+    return result
+
+
+# -- text decoding --------------------------------------------------------------
+def decode_text(data: bytes, name: str) -> str:
+    """Bytes to text: BOM first, then UTF-8, then Windows-1252; binary is refused."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        text = data[3:].decode("utf-8", errors="replace")
+    elif data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        text = data.decode("utf-16", errors="replace")
+    else:
+        sample = data[:8192]
+        if sample.count(b"\0") > len(sample) // 100:
+            raise ExtractionError(f"{name}: looks like a binary file, not text: convert it to text, PDF or HTML first")
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            text = data.decode("cp1252", errors="replace")
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    controls = sum(1 for ch in text[:8192] if ord(ch) < 32 and ch not in "\n\t\f")
+    if controls > max(8, len(text[:8192]) // 20):
+        raise ExtractionError(f"{name}: looks like a binary file, not text: convert it to text, PDF or HTML first")
+    return text
+
+
+# -- plain text, markdown, transcripts ---------------------------------------
+_SPEAKER_LINE = re.compile(r"^([A-Z][\w.'\-]*(?: [A-Z][\w.'\-]*){0,3}|[a-z][\w.\-]{2,30}):\s+(\S.*)$")
+
+
+def extract_text(text: str, name: str, suffix: str) -> Extracted:
+    """Text formats: .txt, .md/.markdown/.gs, .vtt, .srt."""
+    suffix = suffix.lower()
+    if suffix == ".vtt" or (suffix == ".txt" and text.lstrip().startswith("WEBVTT")):
+        return _nonempty(parse_vtt(text, name), name)
+    if suffix == ".srt":
+        return _nonempty(parse_srt(text, name), name)
+    if suffix in (".md", ".markdown", ".gs"):
+        return _nonempty(extract_markdown(text, name, govspeak=suffix == ".gs"), name)
+    return _nonempty(extract_plain(text), name)
+
+
+def extract_plain(text: str) -> Extracted:
+    """Blank-line paragraphs; "Name: text" lines become speaker segments."""
+    lines = [ln.strip() for ln in text.split("\n") if ln.strip()]
+    speaker_lines = [m for m in (_SPEAKER_LINE.match(ln) for ln in lines) if m]
+    meta: dict = {"kind": "article"}
+    if lines and len(speaker_lines) >= max(3, len(lines) * 0.6):
+        segments = []
+        for ln in lines:
+            m = _SPEAKER_LINE.match(ln)
+            if m:
+                segments.append(Segment(ln, speaker=m.group(1)))
+            elif segments:  # continuation of the previous speaker
+                prev = segments[-1]
+                segments[-1] = prev.with_text(prev.text + " " + ln)
+            else:
+                segments.append(Segment(ln))
+        meta["kind"] = "transcript"
+    else:
+        segments = [Segment(_join_wrapped(p)) for p in re.split(r"\n\s*\n", text) if p.strip()]
+    first = lines[0] if lines else ""
+    if first and len(first) < 150 and not first.endswith((".", ",", ";", ":")):
+        meta["title"] = first.lstrip("#").strip()
+    return Extracted(segments, meta)
+
+
+def _join_wrapped(paragraph: str) -> str:
+    """Join hard-wrapped lines with spaces, keeping list items on their own lines."""
+    out: list[str] = []
+    for line in paragraph.split("\n"):
+        s = line.strip()
+        if not s:
+            continue
+        if out and not re.match(r"^([•\-*–·]|\d{1,2}[.)])\s", s):
+            out[-1] = out[-1] + " " + s
+        else:
+            out.append(s)
+    return "\n".join(out)
+
+
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?)\n(?:---|\.\.\.)[ \t]*\n", re.S)
+_SCRIPT_STYLE = re.compile(r"<(script|style|iframe|svg|noscript)\b[^>]*>.*?</\1\s*>|<iframe\b[^>]*/?>", re.S | re.I)
+_COMMENT = re.compile(r"<!--.*?-->", re.S)
+_TAG = re.compile(r"</?[a-zA-Z][^>]*>")
+_GOVSPEAK_MARKERS = re.compile(r"^\s*(\{/?[a-z_ ]+\}|\$[A-Z]{1,3}|:::.*|\{:[^}]*\}|\[/?[A-Z][A-Za-z]*\])\s*$")
+_TRANSCRIPT_START = re.compile(r"^\s*(video )?transcript\.?\s*:?\s*$", re.I)
+
+
+def _front_matter(text: str, name: str) -> tuple[dict, str]:
+    m = _FRONT_MATTER.match(text)
+    if not m:
+        return {}, text
+    meta: dict = {}
+    try:
+        import yaml
+
+        # GOV.UK prototypes leave trailing tabs, which YAML forbids.
+        data = yaml.safe_load(m.group(1).replace("\t", " "))
+        if isinstance(data, dict):
+            meta = data
+    except Exception as exc:  # malformed YAML: keep the text, drop the block
+        log.warning("%s: ignoring malformed front matter (%s)", name, exc)
+    return meta, text[m.end():]
+
+
+def _iso_date(value) -> str:
+    if isinstance(value, (_dt.date, _dt.datetime)):
+        return value.isoformat()[:10]
+    if value is None:
+        return ""
+    s = str(value).strip()
+    m = re.match(r"(\d{4})-(\d{2})-(\d{2})", s)
+    if m:
+        return m.group(0)
+    m = re.match(r"(\d{1,2})/(\d{1,2})/(\d{4})", s)
+    if m:
+        return f"{m.group(3)}-{int(m.group(2)):02d}-{int(m.group(1)):02d}"
+    return s[:10] if re.match(r"\d{4}", s) else ""
+
+
+def _inline_markdown(line: str) -> str:
+    line = re.sub(r"!\[[^\]]*\]\([^)]*\)", "", line)  # images
+    line = re.sub(r"\[([^\]]+)\]\([^)]*\)", r"\1", line)  # links
+    line = re.sub(r"\[([^\]]+)\]\[[^\]]*\]", r"\1", line)
+    line = re.sub(r"(\*\*|__)(.+?)\1", r"\2", line)
+    line = re.sub(r"(?<![\w*])\*(?!\s)(.+?)(?<!\s)\*(?![\w*])", r"\1", line)
+    line = re.sub(r"(?<![\w_])_(?!\s)(.+?)(?<!\s)_(?![\w_])", r"\1", line)
+    line = re.sub(r"`([^`]+)`", r"\1", line)
+    return line
+
+
+def extract_markdown(text: str, name: str, *, govspeak: bool = False) -> Extracted:
+    """Markdown/govspeak: front matter to meta; headings to sections; HTML and
+    chart scripts removed; video-transcript sections flagged."""
+    fm, body = _front_matter(text, name)
+    body = _COMMENT.sub("", body)
+    body = _SCRIPT_STYLE.sub("", body)
+    # Block-level HTML tags become paragraph breaks; inline ones vanish.
+    body = re.sub(r"</?(p|div|br|li|ul|ol|h[1-6]|table|tr|section|article|details|summary)\b[^>]*>", "\n\n", body,
+                  flags=re.I)
+    body = _TAG.sub("", body)
+    body = _html.unescape(body)
+
+    segments: list[Segment] = []
+    section = ""
+    speaker = ""
+    in_transcript = False
+    first_heading = ""
+    para: list[str] = []
+
+    def flush_para():
+        if para:
+            joined = _join_wrapped("\n".join(para))
+            if joined.strip():
+                segments.append(Segment(joined, section=section, speaker=speaker if in_transcript else "",
+                                        transcript=in_transcript))
+            para.clear()
+
+    for raw in body.split("\n"):
+        line = raw.rstrip()
+        stripped = line.strip()
+        if not stripped:
+            flush_para()
+            continue
+        if _GOVSPEAK_MARKERS.match(stripped):
+            flush_para()
+            if stripped.lower() == "{/details}" and in_transcript:
+                in_transcript = False
+                speaker = ""
+            continue
+        if _TRANSCRIPT_START.match(stripped):
+            flush_para()
+            in_transcript = True
+            continue
+        if re.match(r"^\s*\|?\s*:?-{3,}", stripped):  # table rule
+            continue
+        heading = re.match(r"^(#{1,6})\s+(.*?)\s*#*$", stripped)
+        if heading:
+            flush_para()
+            title = _inline_markdown(heading.group(2)).strip()
+            if not title:
+                continue
+            first_heading = first_heading or title
+            section = title
+            if in_transcript:
+                who = re.match(r"^[^:]{2,40}:\s*(.{2,60})$", title)
+                speaker = who.group(1).strip() if who else speaker
+            segments.append(Segment(title, section=section, transcript=in_transcript,
+                                    speaker=speaker if in_transcript else ""))
+            continue
+        line = re.sub(r"^\s*[-*+]\s+", "• ", line)
+        line = re.sub(r"^\s*>\s?", "", line)
+        if "|" in line and line.count("|") >= 2:
+            line = " ".join(cell.strip() for cell in line.strip().strip("|").split("|") if cell.strip())
+        para.append(_inline_markdown(line))
+    flush_para()
+
+    meta: dict = {}
+    title = str(fm.get("title") or "").strip()
+    if not title or len(title.split()) == 1:
+        # Generic titles ("Video", "Overview") say nothing in a citation: name
+        # the file and its folder instead ("Year 1 behaviour: Autumn week 5 ect video").
+        path = Path(name)
+        stem = _title_from_stem(path.stem)
+        folder = _title_from_stem(path.parent.name) if path.parent.name else ""
+        title = f"{folder}: {stem}" if folder and folder != "." else (first_heading or stem)
+    meta["title"] = title
+    for key in ("date", "published", "updated_at", "public_updated_at", "first_published_at"):
+        if fm.get(key):
+            meta["date"] = _iso_date(fm[key])
+            break
+    if fm.get("author"):
+        meta["author"] = str(fm["author"])
+    if fm.get("description"):
+        meta["description"] = str(fm["description"])
+    tags = fm.get("tags")
+    if isinstance(tags, list):
+        meta["tags"] = [str(t) for t in tags]
+    spoken = sum(len(s.text) for s in segments if s.transcript)
+    total = sum(len(s.text) for s in segments) or 1
+    if spoken / total > 0.5:
+        meta["kind"] = "transcript"
+    else:
+        meta["kind"] = "guidance" if govspeak else "article"
+    if spoken:
+        meta["has_transcript"] = True
+    return Extracted(segments, meta)
+
+
+# -- VTT / SRT --------------------------------------------------------------------
+_TIME = r"(?:(\d+):)?(\d{1,2}):(\d{2})[.,](\d{1,3})"
+_CUE_TIMES = re.compile(rf"^\s*{_TIME}\s*-->\s*{_TIME}")
+
+
+def _seconds(h, m, s, ms) -> float:
+    return int(h or 0) * 3600 + int(m) * 60 + int(s) + int(ms.ljust(3, "0")) / 1000
+
+
+def _cues(text: str, name: str) -> list[tuple[float, float, list[str]]]:
+    cues = []
+    bad = 0
+    for block in re.split(r"\n\s*\n", text.replace("\r\n", "\n")):
+        lines = [ln for ln in block.split("\n") if ln.strip()]
+        idx = next((i for i, ln in enumerate(lines) if "-->" in ln), None)
+        if idx is None:
+            continue
+        m = _CUE_TIMES.match(lines[idx])
+        if not m:
+            bad += 1
+            continue
+        start = _seconds(*m.groups()[:4])
+        end = _seconds(*m.groups()[4:])
+        if end < start:
+            bad += 1
+            continue
+        body = lines[idx + 1:]
+        if body:
+            cues.append((start, end, body))
+    if bad:
+        log.warning("%s: skipped %d invalid cue(s)", name, bad)
+    if not cues:
+        raise ExtractionError(f"{name}: no valid subtitle cues found: check it is a WebVTT/SRT file")
+    return cues
+
+
+def _cue_segments(cues, name: str) -> Extracted:
+    segments: list[Segment] = []
+    prev_last = ""
+    for start, end, body in sorted(cues, key=lambda c: c[0]):
+        speaker = ""
+        texts = []
+        for ln in body:
+            v = re.match(r"<v(?:\.[^ >]*)?\s+([^>]+)>", ln)
+            if v:
+                speaker = v.group(1).strip()
+            ln = re.sub(r"<[^>]+>", "", ln)
+            ln = _html.unescape(ln).strip()
+            if ln:
+                texts.append(ln)
+        # Rolling auto-captions repeat the previous cue's last line first.
+        if texts and prev_last and texts[0] == prev_last:
+            texts = texts[1:]
+        if not texts:
+            continue
+        prev_last = texts[-1]
+        segments.append(Segment(" ".join(texts), t_start=start, t_end=end, speaker=speaker, transcript=True))
+    return Extracted(segments, {"kind": "transcript"})
+
+
+def parse_vtt(text: str, name: str) -> Extracted:
+    text = re.sub(r"\A\ufeff?WEBVTT[^\n]*\n", "", text)
+    # NOTE / STYLE / REGION blocks are not cues.
+    text = re.sub(r"(?m)^(NOTE|STYLE|REGION)\b.*?(?:\n\s*\n|\Z)", "\n\n", text, flags=re.S)
+    return _cue_segments(_cues(text, name), name)
+
+
+def parse_srt(text: str, name: str) -> Extracted:
+    return _cue_segments(_cues(text, name), name)
+
+
+# -- HTML -----------------------------------------------------------------------------
+def extract_html(html: str, url: str = "") -> Extracted:
+    """Main text and metadata with trafilatura (comments excluded); an lxml
+    fallback for pages trafilatura finds no article in."""
+    name = url or "HTML document"
+    if not html.strip():
+        raise ExtractionError(f"{name}: the page is empty")
+    import trafilatura
+
+    try:
+        doc = trafilatura.bare_extraction(
+            html, url=url or None, include_comments=False, include_tables=True, with_metadata=True,
+            favor_precision=False,
+        )
+    except Exception as exc:  # trafilatura raises assorted lxml errors on broken markup
+        log.warning("%s: trafilatura failed (%s); using the fallback", name, exc)
+        doc = None
+    data = {}
+    if doc is not None:
+        data = doc.as_dict() if hasattr(doc, "as_dict") else dict(doc)
+    text = (data.get("text") or "").strip()
+    meta: dict = {"kind": "article"}
+    if data.get("title"):
+        meta["title"] = str(data["title"]).strip()
+    if data.get("author"):
+        meta["author"] = str(data["author"]).strip()
+    if data.get("date"):
+        meta["date"] = _iso_date(data["date"])
+    if data.get("sitename"):
+        meta["site"] = str(data["sitename"]).strip()
+    if data.get("url"):
+        meta["url"] = str(data["url"]).strip()
+    if data.get("language"):
+        meta["language"] = str(data["language"]).strip()
+    if not text:
+        text = _html_fallback(html)
+        if not meta.get("title"):
+            m = re.search(r"<title[^>]*>(.*?)</title>", html, re.S | re.I)
+            if m:
+                meta["title"] = _html.unescape(" ".join(m.group(1).split()))
+    if not text.strip():
+        raise ExtractionError(f"{name}: no readable text in the page (only scripts, frames or images?)")
+    segments = [Segment(p.strip()) for p in re.split(r"\n\s*\n|\n", text) if p.strip()]
+    return _nonempty(Extracted(segments, meta), name)
+
+
+def _html_fallback(html: str) -> str:
+    try:
+        import lxml.html
+
+        tree = lxml.html.fromstring(html)
+    except Exception:
+        return ""
+    for bad in tree.xpath("//script|//style|//nav|//footer|//header|//aside|//form|//noscript|//iframe"):
+        bad.drop_tree()
+    blocks = []
+    for el in tree.iter("p", "li", "td", "th", "h1", "h2", "h3", "h4", "pre", "blockquote"):
+        t = " ".join(el.text_content().split())
+        if t:
+            blocks.append(t)
+    return "\n\n".join(blocks)
+
+
+# -- PDF ---------------------------------------------------------------------------------
+_PAGE_NUMBER = re.compile(r"^\s*(page\s*)?\d{1,4}(\s*(of|/)\s*\d{1,4})?\s*$|^\s*\d{1,4}\s*\|.*$|^.*\|\s*\d{1,4}\s*$", re.I)
+
+
+def extract_pdf_bytes(data: bytes, name: str) -> Extracted:
+    """Per-page text with page numbers; running headers/footers removed; lines joined."""
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    if not data.lstrip()[:5].startswith(b"%PDF"):
+        raise ExtractionError(f"{name}: not a PDF file (no %PDF header): check the file")
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if reader.is_encrypted:
+            try:
+                ok = reader.decrypt("")
+            except Exception:
+                ok = 0
+            if not ok:
+                raise ExtractionError(f"{name}: the PDF is encrypted: save an unencrypted copy and ingest that")
+        pages = list(reader.pages)
+    except ExtractionError:
+        raise
+    except (PdfReadError, ValueError, KeyError, TypeError, OSError, RecursionError, AssertionError) as exc:
+        raise ExtractionError(f"{name}: not a readable PDF ({type(exc).__name__}): re-save or re-download it") from exc
+    except Exception as exc:  # pypdf raises many internal errors on damaged files
+        raise ExtractionError(f"{name}: not a readable PDF ({type(exc).__name__}): re-save or re-download it") from exc
+
+    page_lines: list[list[str]] = []
+    for i, page in enumerate(pages, start=1):
+        try:
+            text = page.extract_text() or ""
+        except Exception as exc:  # one damaged page must not lose the document
+            log.warning("%s: page %d unreadable (%s); skipped", name, i, exc)
+            text = ""
+        page_lines.append([ln.rstrip() for ln in text.replace("\r", "\n").split("\n")])
+    if not any(ln.strip() for lines in page_lines for ln in lines):
+        raise ExtractionError(
+            f"{name}: the PDF has no text layer (scanned images?): run OCR (e.g. ocrmypdf) and ingest the result"
+        )
+    furniture = _running_lines(page_lines)
+    segments: list[Segment] = []
+    for number, lines in enumerate(page_lines, start=1):
+        kept = []
+        n = len(lines)
+        for j, ln in enumerate(lines):
+            edge = j < 3 or j >= n - 3
+            key = _furniture_key(ln)
+            if edge and (key in furniture or _PAGE_NUMBER.match(ln)):
+                continue
+            kept.append(ln)
+        for para in _pdf_paragraphs(kept):
+            segments.append(Segment(para, page=number))
+    meta = _pdf_meta(reader, name)
+    if not meta.get("title"):
+        # Reports put their title near the top of page 1 as a short line.
+        for seg in [s for s in segments if s.page == 1][:5]:
+            words = seg.text.split()
+            if 4 <= len(words) <= 16 and ":" not in seg.text and not seg.text.endswith(".") \
+                    and sum(ch.isdigit() for ch in seg.text) < 4 and len(words) > 4:
+                meta["title"] = seg.text.strip()
+                break
+    first_pages = " ".join(s.text for s in segments if s.page is not None and s.page <= 3).lower()
+    meta["kind"] = "inspection" if ("ofsted" in first_pages and "inspection" in first_pages) else "report"
+    return _nonempty(Extracted(segments, meta), name)
+
+
+def _furniture_key(line: str) -> str:
+    return re.sub(r"\d+", "#", " ".join(line.lower().split()))
+
+
+def _running_lines(page_lines: list[list[str]]) -> set[str]:
+    """Lines at the top or bottom of more than half the pages (digits ignored)."""
+    if len(page_lines) < 3:
+        return set()
+    counts: Counter = Counter()
+    for lines in page_lines:
+        nonblank = [ln for ln in lines if ln.strip()]
+        edges = {_furniture_key(ln) for ln in nonblank[:3] + nonblank[-3:]}
+        counts.update(k for k in edges if k)
+    return {k for k, c in counts.items() if c > len(page_lines) / 2}
+
+
+def _pdf_paragraphs(lines: list[str]) -> list[str]:
+    """Join wrapped lines into paragraphs; join words hyphenated at line ends."""
+    paras: list[str] = []
+    current = ""
+    for raw in lines:
+        line = raw.strip()
+        if not line:
+            if current:
+                paras.append(current)
+                current = ""
+            continue
+        starts_item = bool(re.match(r"^([•\-–·▪●]|\d{1,2}[.)]|[a-z][.)])\s", line))
+        if not current:
+            current = line
+        elif current.endswith("-") and not current.endswith(" -") and line[:1].islower():
+            current = current[:-1] + line  # inclu-\nsion -> inclusion
+        elif starts_item or (current.endswith((".", ":", "?", "!")) and line[:1].isupper() and len(current) < 60):
+            paras.append(current)
+            current = line
+        else:
+            current = current + " " + line
+    if current:
+        paras.append(current)
+    # Very long "paragraphs" (no blank lines in the PDF) are fine: the
+    # chunker cuts them at sentences.
+    return [p for p in paras if p.strip()]
+
+
+def _pdf_meta(reader, name: str) -> dict:
+    meta: dict = {}
+    try:
+        info = reader.metadata or {}
+    except Exception:
+        info = {}
+    title = str(info.get("/Title") or "").strip()
+    title = re.sub(r"^Microsoft (Word|PowerPoint) - ", "", title)
+    if title and not re.fullmatch(r"(untitled|document\d*|.*\.(docx?|pptx?|pdf))", title, re.I):
+        meta["title"] = title
+    author = str(info.get("/Author") or "").strip()
+    if author:
+        meta["author"] = author
+    raw = str(info.get("/CreationDate") or "")
+    m = re.match(r"D:(\d{4})(\d{2})(\d{2})", raw)
+    if m:
+        meta["date"] = f"{m.group(1)}-{m.group(2)}-{m.group(3)}"
+    return meta
