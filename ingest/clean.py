@@ -47,7 +47,7 @@ _LINE_PATTERNS = [
     # related posts and navigation
     r"^(related (posts|articles|stories|content|news)|you (may|might) also (like|be interested in)|recent posts|popular posts|"
     r"more (from|in) [\w ]{1,30}|next (post|article)|previous (post|article)|filed under|categories:|tags:)\b",
-    r"^(older|newer) posts?$", r"^(read|learn|find out) more\.?$",
+    r"^(older|newer) posts?$", r"^(read|learn|find out) more\.?$", r"^related:?$",
     # boilerplate status lines
     r"^\S+ likes? this\.?$", r"^all rights reserved\.?$", r"^©", r"^copyright (©|\(c\))? ?\d{4}",
 ]
@@ -57,7 +57,7 @@ _LINE_RE = re.compile("|".join(f"(?:{p})" for p in _LINE_PATTERNS), re.I)
 _CTA_RE = re.compile(
     r"\b(click here|watch (the recording|the video|it|this) (here|now|in full)|watch the recording here|"
     r"select a video|select play|explore this resource|find out more|book (your|a) (place|places|space)|"
-    r"view the series|download (the|this) (resource|report|pdf)|read the full (story|article))\b",
+    r"view the series|download (the|this) (resource|report|pdf)|read the full (story|article)|subscribe here)\b",
     re.I,
 )
 
@@ -228,7 +228,10 @@ def split_forum_posts(segments: list[Segment]) -> list[Segment] | None:
     out: list[Segment] = [Segment(ln) for ln in lines[: headers[0][0]]]
     for n, (start, user) in enumerate(headers):
         end = headers[n + 1][0] if n + 1 < len(headers) else len(lines)
-        body = [ln for ln in lines[start + 2 : end] if not re.match(rf"^{re.escape(user)} likes? this\.?$|^\S+ likes this\.?$", ln)]
+        # "christineryan1 likes this." is a reaction, not words of the post
+        # (extraction may have glued it to the end of the post's last line).
+        body = [re.sub(r"\s*\b\S+ likes this\.?$", "", ln) for ln in lines[start + 2 : end]]
+        body = [ln for ln in body if ln]
         # Trailing page furniture after the last post stays as normal lines.
         tail: list[str] = []
         if n + 1 == len(headers):

@@ -147,6 +147,7 @@ _SCRIPT_STYLE = re.compile(r"<(script|style|iframe|svg|noscript)\b[^>]*>.*?</\1\
 _COMMENT = re.compile(r"<!--.*?-->", re.S)
 _TAG = re.compile(r"</?[a-zA-Z][^>]*>")
 _GOVSPEAK_MARKERS = re.compile(r"^\s*(\{/?[a-z_ ]+\}|\$[A-Z]{1,3}|:::.*|\{:[^}]*\}|\[/?[A-Z][A-Za-z]*\])\s*$")
+_YOUTUBE_EMBED = re.compile(r"youtube(?:-nocookie)?\.com/embed/([\w-]{6,20})")
 _TRANSCRIPT_START = re.compile(r"^\s*(video )?transcript\.?\s*:?\s*$", re.I)
 
 
@@ -197,6 +198,7 @@ def extract_markdown(text: str, name: str, *, govspeak: bool = False) -> Extract
     """Markdown/govspeak: front matter to meta; headings to sections; HTML and
     chart scripts removed; video-transcript sections flagged."""
     fm, body = _front_matter(text, name)
+    video = _YOUTUBE_EMBED.search(body)
     body = _COMMENT.sub("", body)
     body = _SCRIPT_STYLE.sub("", body)
     # Block-level HTML tags become paragraph breaks; inline ones vanish.
@@ -280,6 +282,9 @@ def extract_markdown(text: str, name: str, *, govspeak: bool = False) -> Extract
     tags = fm.get("tags")
     if isinstance(tags, list):
         meta["tags"] = [str(t) for t in tags]
+    if video:
+        # The embedded video is where a teacher should go: cite it.
+        meta["url"] = f"https://www.youtube.com/watch?v={video.group(1)}"
     spoken = sum(len(s.text) for s in segments if s.transcript)
     total = sum(len(s.text) for s in segments) or 1
     if spoken / total > 0.5:

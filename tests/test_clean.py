@@ -1,0 +1,110 @@
+"""Page-furniture removal on the starter corpus and on general cases."""
+from __future__ import annotations
+
+import pytest
+
+from ingest.clean import clean, remove_cross_document_boilerplate
+from ingest.extract import extract_file
+from ingest.segments import Extracted, Segment
+
+from .conftest import CORPUS
+
+FURNITURE = [
+    "This site uses cookies", "welcome to the TES Community", "Dismiss Notice", "Leave a Reply",
+    "You can use these tags", "Share This Page", "Sign up to our associate membership", "eNewsletter",
+    "provided for general information purposes only", "Please click here for full Terms and Conditions",
+    "do not necessarily reflect the views", "Select a video from the YouTube menu", "3 May 2022",
+    "Establishing and embedding a precedent", "likes this",
+]
+CONTENT = [
+    "literacy and numeracy", "intelligent targeting of resources", "using income, as the primary measure, is not enough",
+    "strengthening the collaboration within and amongst schools",
+    "fragmentation that further disadvantages learners from poorer backgrounds",
+    "trios to plan and observe research lessons", "Evidence can create the catalyst of change", "74% of parents",
+    "1.5 million pupils with Special Educational Needs and Disabilities", "Professor Andy Hargreaves",
+    "Professor Mel Ainscow will be delivering", "barriers to those routes are simply far too high",
+    "a system with children at its heart", "around groups of schools", "25 November, 2021",
+    "Closing the Attainment Gap in Scottish Education",
+]
+
+
+@pytest.fixture(scope="module")
+def seeds():
+    return {p.name[:3]: clean(extract_file(p)) for p in sorted(CORPUS.glob("*.txt"))}
+
+
+def _text(ex: Extracted) -> str:
+    return "\n".join(s.text for s in ex.segments)
+
+
+def test_seed_furniture_removed(seeds):
+    everything = " ".join(_text(e) for e in seeds.values()).lower()
+    left = [p for p in FURNITURE if p.lower() in everything]
+    assert not left
+
+
+def test_seed_content_kept(seeds):
+    everything = " ".join(_text(e) for e in seeds.values())
+    missing = [p for p in CONTENT if p not in everything]
+    assert not missing
+
+
+def test_page_that_repeats_itself_is_kept_once(seeds):
+    text = _text(seeds["002"])
+    assert text.count("strengthening the collaboration within and amongst schools") == 1
+    assert text.count("Collaborative practice") == 1
+
+
+def test_forum_posts_carry_their_author(seeds):
+    forum = seeds["001"]
+    assert forum.meta["kind"] == "forum"
+    posts = [s for s in forum.segments if s.speaker]
+    assert {s.speaker for s in posts} >= {"christineryan1", "AndrewFIS"}
+    for s in posts:
+        assert s.text.startswith(s.speaker + ": ")
+        assert "New commenter" not in s.text and "Occasional commenter" not in s.text
+
+
+def _ex(*paras, **seg_kw):
+    return Extracted([Segment(p, **seg_kw) for p in paras], {})
+
+
+def test_blog_share_like_and_related_lists():
+    ex = clean(_ex("Why tutoring works", "Small-group tutoring helped our disadvantaged pupils catch up in reading.",
+                   "Share this:", "Twitter", "Like this:", "Like Loading...", "Related",
+                   "Tutoring in practice", "12 March 2023", "What the EEF says about tutoring", "4 April 2023"))
+    assert _text(ex).split("\n") == ["Why tutoring works",
+                                     "Small-group tutoring helped our disadvantaged pupils catch up in reading."]
+
+
+def test_council_cookie_banner_variants():
+    ex = clean(_ex("We use cookies to make this site work. Accept all cookies", "Reject optional cookies",
+                   "The local authority publishes its local offer for children with SEND."))
+    assert _text(ex) == "The local authority publishes its local offer for children with SEND."
+
+
+def test_newsletter_box_and_its_heading():
+    ex = clean(_ex("Attendance matters because pupils who miss school fall behind their peers.",
+                   "Stay in touch", "Sign up to our newsletter to get the latest updates in your inbox."))
+    assert _text(ex) == "Attendance matters because pupils who miss school fall behind their peers."
+
+
+def test_content_that_mentions_cookies_or_newsletters_is_kept():
+    para = ("In the lesson, pupils baked cookies to practise measuring, and the school newsletter reported how much "
+            "their confidence with fractions grew over the term, especially for pupils eligible for free school meals.")
+    assert _text(clean(_ex(para))) == para
+
+
+def test_transcript_calls_to_action_are_kept():
+    ex = clean(_ex("So click here in your mind: what would you do next?", transcript=True))
+    assert "click here" in _text(ex)
+
+
+def test_cross_document_boilerplate_only_within_a_site():
+    footer = "Council offices, High Street. Open 9 to 5."
+    docs = [Extracted([Segment(f"Unique content number {i} about school admissions."), Segment(footer)],
+                      {"site": "council.example"}) for i in range(3)]
+    other = Extracted([Segment("Different site content about exclusions."), Segment(footer)], {"site": "other.example"})
+    out = remove_cross_document_boilerplate(docs + [other], min_docs=3)
+    assert all(footer not in _text(d) for d in out[:3])
+    assert footer in _text(out[3])

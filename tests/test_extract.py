@@ -1,0 +1,170 @@
+"""Extractors on real fixtures (tests/data, see SOURCES.md) and made-up broken files."""
+from __future__ import annotations
+
+import io
+import os
+
+import pytest
+
+from ingest.extract import extract_file, extract_html, extract_pdf_bytes, extract_text
+from search.errors import ExtractionError, UnsupportedSource
+
+from .conftest import DATA
+
+PDF = DATA / "ofsted_send_sample.pdf"
+
+
+def _seg_with(extracted, phrase):
+    return next(s for s in extracted.segments if phrase in s.text)
+
+
+def test_pdf_pages_title_and_running_headers():
+    ex = extract_file(PDF)
+    assert ex.meta["kind"] == "inspection"
+    assert ex.meta["title"] == "Area SEND inspection of East Sussex Local Area Partnership"
+    assert ex.meta["date"] == "2025-02-04"
+    pages = {s.page for s in ex.segments}
+    assert pages <= set(range(1, 8)) and len(pages) >= 5
+    # The running header of pages 2-7 is gone; the same words in body text stay.
+    assert not any(s.text.startswith("Area SEND inspection report: East Sussex") for s in ex.segments)
+    assert not any(s.text.strip().startswith("18 to 22 November 2024") and len(s.text) < 40 for s in ex.segments)
+    # A known phrase from page 3 is cited on page 3.
+    assert _seg_with(ex, "increased its provision of short breaks").page == 3
+
+
+def test_pdf_hyphenated_line_ends_are_joined():
+    from ingest.extract import _pdf_paragraphs
+
+    assert _pdf_paragraphs(["Pupils with SEND need inclu-", "sive teaching every day."]) == [
+        "Pupils with SEND need inclusive teaching every day."
+    ]
+
+
+def _blank_pdf(encrypt: str = "") -> bytes:
+    from pypdf import PdfWriter
+
+    w = PdfWriter()
+    w.add_blank_page(width=200, height=200)
+    if encrypt:
+        w.encrypt(encrypt)
+    buf = io.BytesIO()
+    w.write(buf)
+    return buf.getvalue()
+
+
+def test_pdf_failures_say_what_and_what_to_do():
+    with pytest.raises(ExtractionError, match="no text layer.*OCR"):
+        extract_pdf_bytes(_blank_pdf(), "scan.pdf")
+    with pytest.raises(ExtractionError, match="encrypted"):
+        extract_pdf_bytes(_blank_pdf(encrypt="secret"), "locked.pdf")
+    with pytest.raises(ExtractionError, match="not a readable PDF|no text layer"):
+        extract_pdf_bytes(PDF.read_bytes()[:5000], "truncated.pdf")
+    with pytest.raises(ExtractionError, match="not a PDF"):
+        extract_pdf_bytes(os.urandom(3000), "random.pdf")
+
+
+def test_markdown_front_matter_transcript_and_video_link():
+    ex = extract_file(DATA / "cip_video_sample.md")
+    text = " ".join(s.text for s in ex.segments)
+    assert "next_path" not in text and "iframe" not in text and "{details}" not in text
+    assert ex.meta["url"] == "https://www.youtube.com/watch?v=gebOYHdS8ZI"
+    assert ex.meta["kind"] == "transcript"
+    seg = _seg_with(ex, "Low-level disruption refers to relatively small")
+    assert seg.transcript and seg.speaker == "Peps McCrea"
+    # Hard-wrapped lines are joined into one paragraph.
+    assert "persistent distractions that many teachers" in seg.text
+
+
+def test_govspeak_front_matter_becomes_metadata():
+    ex = extract_file(DATA / "dfe_sample.gs")
+    assert ex.meta["title"].startswith("Supporting the wellbeing of primary pupils")
+    assert ex.meta["kind"] == "guidance"
+    assert not any(s.text.startswith(("title:", "---")) for s in ex.segments)
+
+
+def test_chart_json_in_markdown_is_not_text():
+    md = ("---\ntitle: Childhood poverty\n---\n# Childhood poverty\n<div><script>new Chart('c', "
+          "{\"height\": 200, \"type\": \"liney\"})</script><p>The percentage of children living in relative "
+          "poverty has gone up to around 30% since 2012.</p></div>\n")
+    ex = extract_text(md, "c.md", ".md")
+    text = " ".join(s.text for s in ex.segments)
+    assert "liney" not in text and "height" not in text
+    assert "relative poverty has gone up" in text
+
+
+def test_vtt_and_srt_cues_keep_times_and_speakers():
+    vtt = ("WEBVTT\n\nNOTE made from tests/data/cip_video_sample.md\n\n"
+           "00:00:01.000 --> 00:00:04.500\n<v Peps McCrea>Low-level disruption refers to small distractions.\n\n"
+           "00:00:04.500 --> 00:00:09.000\nTeachers need to find ways of reducing it.\n\n"
+           "bad --> cue\nignored\n\n"
+           "01:02:03.000 --> 01:02:05.000\nLater in the recording.\n")
+    ex = extract_text(vtt, "talk.vtt", ".vtt")
+    assert [(s.t_start, s.t_end) for s in ex.segments] == [(1.0, 4.5), (4.5, 9.0), (3723.0, 3725.0)]
+    assert ex.segments[0].speaker == "Peps McCrea" and ex.segments[0].text.startswith("Low-level")
+    assert ex.meta["kind"] == "transcript" and all(s.transcript for s in ex.segments)
+    srt = "1\n00:00:01,000 --> 00:00:02,000\nFirst cue\n\n2\n00:00:02,000 --> 00:00:03,500\nSecond <i>cue</i>\n"
+    ex = extract_text(srt, "talk.srt", ".srt")
+    assert [s.text for s in ex.segments] == ["First cue", "Second cue"]
+    with pytest.raises(ExtractionError, match="no valid subtitle cues"):
+        extract_text("WEBVTT\n\nnothing here\n", "empty.vtt", ".vtt")
+
+
+def test_rolling_captions_do_not_repeat():
+    vtt = ("WEBVTT\n\n00:00:01.000 --> 00:00:02.000\nschools should plan\n\n"
+           "00:00:02.000 --> 00:00:03.000\nschools should plan\nfor every pupil\n")
+    ex = extract_text(vtt, "auto.vtt", ".vtt")
+    assert [s.text for s in ex.segments] == ["schools should plan", "for every pupil"]
+
+
+def test_encodings(tmp_path):
+    text = "Pupils’ wellbeing — café culture in schools.\n\nSecond paragraph here."
+    (tmp_path / "u16.txt").write_bytes(text.encode("utf-16"))
+    (tmp_path / "latin.txt").write_bytes("Café culture and pupils' wellbeing in schools.".encode("latin-1"))
+    assert "café culture" in extract_file(tmp_path / "u16.txt").segments[0].text
+    assert extract_file(tmp_path / "latin.txt").segments[0].text.startswith("Café")
+
+
+def test_empty_binary_and_unsupported_files(tmp_path):
+    (tmp_path / "empty.txt").write_bytes(b"")
+    (tmp_path / "random.txt").write_bytes(os.urandom(4000))
+    (tmp_path / "notes.docx").write_bytes(b"PK")
+    with pytest.raises(ExtractionError, match="empty"):
+        extract_file(tmp_path / "empty.txt")
+    with pytest.raises(ExtractionError, match="binary"):
+        extract_file(tmp_path / "random.txt")
+    with pytest.raises(UnsupportedSource):
+        extract_file(tmp_path / "notes.docx")
+
+
+def test_speaker_lines_in_plain_text_transcripts():
+    txt = "Host: Welcome to the webinar on PLAC pupils.\nJane Smith: Thank you for having me today.\n" \
+          "Host: What works best?\nJane Smith: Relationships, and a designated teacher who knows the child."
+    ex = extract_text(txt, "webinar.txt", ".txt")
+    assert [s.speaker for s in ex.segments] == ["Host", "Jane Smith", "Host", "Jane Smith"]
+    assert ex.segments[1].text.startswith("Jane Smith: ")
+
+
+HTML = """<html lang="en"><head><title>Supporting PLAC pupils | Equity Blog</title>
+<meta name="author" content="Sam Teacher"><meta property="article:published_time" content="2023-05-05">
+<meta property="og:site_name" content="Equity Blog"></head><body>
+<div class="cookie-banner">We use cookies to improve your experience. Accept all cookies</div>
+<nav><a href="/">Home</a> <a href="/blog">Blog</a> <a href="/contact">Contact</a></nav>
+<article><h1>Supporting PLAC pupils</h1>
+<p>Previously looked-after children have often experienced trauma and loss before adoption or a special guardianship order.</p>
+<p>The designated teacher should understand each child's needs and work with parents and the virtual school head.</p>
+<p>Pupil premium plus funding can pay for support such as mentoring and therapeutic approaches in school.</p>
+</article><footer>Copyright 2023 Equity Blog. Privacy policy. Terms.</footer></body></html>"""
+
+
+def test_html_main_text_and_metadata():
+    ex = extract_html(HTML, url="https://blog.example/plac")
+    text = " ".join(s.text for s in ex.segments)
+    assert "designated teacher should understand" in text
+    assert "Accept all cookies" not in text and "Privacy policy" not in text
+    assert ex.meta["author"] == "Sam Teacher" and ex.meta["date"] == "2023-05-05"
+    assert "Supporting PLAC pupils" in ex.meta["title"]
+
+
+def test_html_with_only_scripts_is_refused():
+    with pytest.raises(ExtractionError, match="no readable text"):
+        extract_html("<html><body><script>alert(1)</script><iframe src='x'></iframe></body></html>")
