@@ -493,7 +493,9 @@ def extract_pdf_bytes(data: bytes, name: str) -> Extracted:
                 meta["title"] = seg.text.strip()
                 break
     first_pages = " ".join(s.text for s in segments if s.page is not None and s.page <= 3).lower()
-    meta["kind"] = "inspection" if ("ofsted" in first_pages and "inspection" in first_pages) else "report"
+    inspectorate = any(w in " ".join(s.text for s in segments).lower() for w in ("ofsted", "care quality commission"))
+    titled = "inspection" in (str(meta.get("title", "")) + " " + first_pages).lower()
+    meta["kind"] = "inspection" if inspectorate and titled else "report"
     return _nonempty(Extracted(segments, meta), name)
 
 

@@ -52,6 +52,10 @@ def candidate_sentences(hits: Sequence[Hit]) -> list[tuple[int, str]]:
             # as an answer; require some sentence punctuation or length.
             if not re.search(r"[.!?:;)]$", sent) and count < 12:
                 continue
+            # A question in the source ("so what is the role of the teacher?")
+            # restates the problem; it never answers it.
+            if sent.rstrip("\"'”’)").endswith("?"):
+                continue
             out.append((n, sent))
     return out
 

@@ -133,6 +133,7 @@ class VectorIndex:
             os.close(fd)
             try:
                 faiss.write_index(self._index, tmp)
+                os.chmod(tmp, 0o644)  # mkstemp makes 0600; the index is as readable as the database
                 os.replace(tmp, self.path)
             finally:
                 if os.path.exists(tmp):
@@ -177,6 +178,7 @@ def _atomic_write_text(path: Path, text: str) -> None:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
