@@ -32,7 +32,7 @@ from search.types import KINDS
 from search.vectors import VectorIndex
 
 from .chunk import chunk_document, embedding_text
-from .clean import clean
+from .clean import clean, remove_cross_document_boilerplate
 from .extract import SUPPORTED_SUFFIXES, extract_file
 from .segments import Extracted, assemble, blocks_to_rows, rows_to_blocks
 
@@ -132,6 +132,44 @@ def load_manifest(folder: Path) -> dict[str, dict]:
         return {}
 
 
+#: Files read and cleaned together before embedding (bounds memory).
+WINDOW = 200
+
+
+@dataclass
+class _Loaded:
+    """A file read, extracted and cleaned, waiting for the site-furniture pass."""
+
+    tag: object
+    source: str
+    uri: str
+    chash: str
+    extracted: Extracted
+    meta: dict
+    existing: object
+    site_key: str
+
+
+def _remove_site_furniture(loaded: list[_Loaded]) -> list[_Loaded]:
+    """Drop short paragraphs repeated across most pages of one site (or folder)."""
+    groups: dict[str, list[int]] = {}
+    for i, item in enumerate(loaded):
+        groups.setdefault(item.site_key, []).append(i)
+    out = list(loaded)
+    for members in groups.values():
+        if len(members) < 3:
+            continue
+        docs = [Extracted(loaded[i].extracted.segments, {"site": "s"}) for i in members]
+        # Navigation repeats on (nearly) every page; real content shared by a
+        # few documents must survive: require half the site's pages.
+        cleaned = remove_cross_document_boilerplate(docs, min_docs=max(3, (len(members) + 1) // 2))
+        for i, doc in zip(members, cleaned):
+            if doc.segments:
+                item = loaded[i]
+                out[i] = replace(item, extracted=Extracted(doc.segments, item.extracted.meta))
+    return out
+
+
 @dataclass
 class _Pending:
     """A prepared document waiting for its passages to be embedded."""
@@ -217,10 +255,21 @@ class Ingestor:
 
         self.store.acquire_write_lock()
         try:
-            for i, (path, explicit) in enumerate(items):
-                outcome = self._ingest_one_file(path, explicit, overrides or {}, tag=i)
-                for tag, result in self._drain(outcome):
-                    finish(tag, result)
+            # Files are read and cleaned a window at a time so that furniture
+            # repeated across one site's pages can be seen and removed.
+            for start in range(0, len(items), WINDOW):
+                loaded = []
+                for i, (path, explicit) in enumerate(items[start : start + WINDOW], start=start):
+                    outcome = self._load_file(path, explicit, overrides or {}, tag=i)
+                    if isinstance(outcome, ItemResult):
+                        finish(i, outcome)
+                    else:
+                        loaded.append(outcome)
+                for item in _remove_site_furniture(loaded):
+                    result = self.queue(item.uri, item.chash, item.extracted, item.meta, existing=item.existing,
+                                        source=item.source, tag=item.tag, clean_text=False)
+                    for tag, res in ([(item.tag, result)] if result is not None else self._drain(None)):
+                        finish(tag, res)
             for tag, result in self.flush():
                 finish(tag, result)
         finally:
@@ -237,12 +286,8 @@ class Ingestor:
             return self.flush()
         return []
 
-    def _ingest_one_file(self, path: Path, explicit: bool, overrides: dict, tag: object = None):
-        """A final ``(tag, ItemResult)``, or None when the file was queued for embedding."""
-        result = self._read_and_queue(path, explicit, overrides, tag)
-        return None if result is None else (tag, result)
-
-    def _read_and_queue(self, path: Path, explicit: bool, overrides: dict, tag: object) -> ItemResult | None:
+    def _load_file(self, path: Path, explicit: bool, overrides: dict, tag: object) -> "ItemResult | _Loaded":
+        """Read, hash, extract and clean one file: a final result, or what to queue."""
         source = str(path)
         suffix = path.suffix.lower()
         if suffix not in SUPPORTED_SUFFIXES:
@@ -282,7 +327,14 @@ class Ingestor:
             log.exception("unexpected error extracting %s", path)
             return ItemResult(source, "failed", f"could not be read ({type(exc).__name__}: {exc}): "
                               "report this file as a bug")
-        return self.queue(uri, chash, extracted, meta, existing=existing, source=source, tag=tag)
+        try:
+            cleaned = clean(extracted)
+        except Exception as exc:  # cleaning must never lose a document silently
+            log.exception("cleaning failed for %s", path)
+            return ItemResult(source, "failed", f"cleaning failed ({type(exc).__name__}): report this file as a bug")
+        cleaned.meta = {**extracted.meta, **cleaned.meta}
+        site_key = str(meta.get("site") or cleaned.meta.get("site") or path.parent)
+        return _Loaded(tag, source, uri, chash, cleaned, meta, existing, site_key)
 
     def _manifest_for(self, path: Path) -> dict:
         folder = path.parent

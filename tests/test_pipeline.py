@@ -114,3 +114,20 @@ def test_rebuild_re_embeds_from_stored_text(settings, corpus_copy):
     after = {c.text for d in store.documents() for c in store.chunks_of(d.id)}
     assert after != pages_before and len(after) > len(pages_before)
     assert store.integrity()["vectors"] == info.chunks
+
+
+def test_furniture_repeated_across_a_sites_pages_is_dropped(settings, tmp_path):
+    site = tmp_path / "council"
+    site.mkdir()
+    nav = "Home | Schools | Admissions | Contact the council"
+    shared = "Our SEND local offer explains what support is available for children and families."
+    for i in range(6):
+        body = [f"Page {i} explains admissions round number {i} for primary schools in the county.", nav]
+        if i < 2:
+            body.append(shared)
+        (site / f"page{i}.txt").write_text("\n\n".join(body))
+    _ingestor(settings).ingest_paths([site])
+    store = Store.open(settings.home_path)
+    texts = " ".join(c.text for d in store.documents() for c in store.chunks_of(d.id))
+    assert "Contact the council" not in texts
+    assert texts.count("SEND local offer") == 2, "content shared by a few pages stays"
