@@ -85,7 +85,7 @@ def main() -> None:
     body = ["| measure | value |", "|---|---|"] + [f"| {a} | {b} |" for a, b in rows]
     if failed:
         body += ["", "Failed sources:"] + [f"- `{n}`: {r}" for n, r in failed]
-    text = "\n".join([machine_line(), "", f"Data: `{edu}` + `corpus/` ({len(questions)} questions timed).", ""] + body)
+    text = "\n".join([machine_line(), "", f"Data: `{edu.relative_to(ROOT.parent) if edu.is_relative_to(ROOT.parent) else edu}` + `corpus/` ({len(questions)} questions timed).", ""] + body)
     print(text)
     write_section(Path(args.out), "Core", text)
 
