@@ -1,0 +1,79 @@
+"""Engine behaviour with the hashing fake (plumbing): filters, limits, modes, vocabulary."""
+from __future__ import annotations
+
+import pytest
+
+from ingest.pipeline import Ingestor
+from search.api import Engine
+from search.errors import QueryError
+from search.settings import Settings
+from search.store import Store
+from search.types import Filters
+
+from .conftest import FakeEmbedder
+
+
+@pytest.fixture
+def engine(tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    # One long report about attendance, and short documents of other kinds.
+    (docs / "report.txt").write_text("\n\n".join(
+        f"Attendance paragraph {i}: persistent absence among disadvantaged pupils rose in year {2000 + i}, "
+        f"and schools responded with mentoring scheme number {i} and family liaison work." for i in range(30)))
+    for i in range(6):
+        (docs / f"guide{i}.txt").write_text(
+            f"Guide {i} on attendance: previously looked-after children benefit from a designated teacher {i}.")
+    (docs / "dup1.txt").write_text("Absence and attendance policy wording that two schools copied word for word today.")
+    (docs / "dup2.txt").write_text("Absence and attendance policy wording that two schools copied word for word today!")
+    (docs / "manifest.json").write_text(
+        '{"documents": [' + ",".join(f'{{"file": "guide{i}.txt", "kind": "guidance", "site": "DfE", "date": "202{i}-01-01"}}'
+                                     for i in range(6)) + "]}")
+    settings = Settings(home=str(tmp_path / "store"))
+    emb = FakeEmbedder()
+    Ingestor(Store.open(settings.home_path), settings, emb).ingest_paths([docs])
+    return Engine.open(settings.home_path, settings, embedder=emb)
+
+
+def test_one_document_cannot_fill_the_page(engine):
+    hits = engine.search("persistent absence attendance mentoring", k=5).hits
+    per_doc = {}
+    for h in hits:
+        per_doc[h.document.uri] = per_doc.get(h.document.uri, 0) + 1
+    assert len(hits) == 5 and max(per_doc.values()) <= engine.settings.per_doc_limit
+
+
+def test_filters_apply_before_ranking(engine):
+    hits = engine.search("persistent absence attendance mentoring", k=5, filters=Filters(kinds=("guidance",))).hits
+    assert len(hits) == 5 and {h.document.kind for h in hits} == {"guidance"}
+    hits = engine.search("attendance", k=10, filters=Filters(sites=("DfE",), date_from="2023")).hits
+    assert {h.document.date[:4] for h in hits} == {"2023", "2024", "2025"}
+
+
+def test_near_duplicates_collapse(engine):
+    texts = [h.chunk.text for h in engine.search("attendance policy wording copied", k=10).hits]
+    assert sum("copied word for word" in t for t in texts) == 1
+
+
+def test_vocabulary_expansion_is_reported(engine):
+    result = engine.search("support for PLAC pupils", k=3)
+    assert "previously looked-after children" in result.also_searched
+    assert any("previously looked-after" in h.chunk.text for h in result.hits)
+
+
+def test_bm25_mode_needs_no_model(tmp_path, engine):
+    fresh = Engine.open(engine.store.path, engine.settings)  # no embedder given: would load the real model
+    hits = fresh.search("mentoring", k=3, mode="bm25").hits
+    assert hits and fresh._embedder is None
+
+
+def test_bad_mode_and_empty_query(engine):
+    with pytest.raises(QueryError):
+        engine.search("x", mode="magic")
+    with pytest.raises(QueryError):
+        engine.search(" \n\t ")
+
+
+def test_hostile_queries_return_results_or_nothing(engine):
+    for q in ['"', "NEAR(", "*", "-", "OR", "^", "a" * 10000, "😀", "مرحبا", "'; DROP TABLE chunks; --"]:
+        engine.search(q, k=3)
