@@ -131,3 +131,20 @@ def test_furniture_repeated_across_a_sites_pages_is_dropped(settings, tmp_path):
     texts = " ".join(c.text for d in store.documents() for c in store.chunks_of(d.id))
     assert "Contact the council" not in texts
     assert texts.count("SEND local offer") == 2, "content shared by a few pages stays"
+
+
+def test_transcript_citations_link_to_the_moment(settings, tmp_path):
+    from search.api import Engine
+
+    vtt = tmp_path / "webinar.vtt"
+    vtt.write_text("WEBVTT\n\n00:01:05.000 --> 00:01:09.000\n<v Peps McCrea>Low-level disruption refers to small "
+                   "but persistent distractions.\n\n00:01:09.000 --> 00:01:15.000\nTeachers can respond quickly "
+                   "with a concise reminder.\n")
+    emb = FakeEmbedder()
+    ing = _ingestor(settings, emb)
+    ing.ingest_paths([vtt], overrides={"url": "https://www.youtube.com/watch?v=gebOYHdS8ZI"})
+    hit = Engine.open(settings.home_path, settings, embedder=emb).search("low-level disruption", k=1).hits[0]
+    assert hit.document.kind == "transcript"
+    assert hit.citation.location == "01:05"
+    assert hit.citation.link == "https://www.youtube.com/watch?v=gebOYHdS8ZI&t=65"
+    assert hit.chunk.speaker == "Peps McCrea"
