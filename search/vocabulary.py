@@ -159,6 +159,21 @@ def _read_terms(path: Path) -> list[Term]:
         ) from exc
 
 
-@lru_cache(maxsize=8)
 def load_vocabulary(*paths: str) -> Vocabulary:
-    return Vocabulary.load(*(Path(p) for p in paths if p))
+    """The built-in vocabulary plus user files, re-read when a file changes."""
+    key = []
+    for p in paths:
+        if p:
+            try:
+                key.append((p, Path(p).stat().st_mtime_ns))
+            except OSError:
+                key.append((p, None))
+    return _load_cached(tuple(key))
+
+
+@lru_cache(maxsize=8)
+def _load_cached(key: tuple) -> Vocabulary:
+    return Vocabulary.load(*(Path(p) for p, _mtime in key))
+
+
+load_vocabulary.cache_clear = _load_cached.cache_clear  # type: ignore[attr-defined]

@@ -77,3 +77,20 @@ def test_bad_mode_and_empty_query(engine):
 def test_hostile_queries_return_results_or_nothing(engine):
     for q in ['"', "NEAR(", "*", "-", "OR", "^", "a" * 10000, "😀", "مرحبا", "'; DROP TABLE chunks; --"]:
         engine.search(q, k=3)
+
+
+def test_users_add_their_own_terms(engine, tmp_path):
+    from search.vocabulary import load_vocabulary
+
+    (engine.store.path / "vocabulary.json").write_text(
+        '{"terms": [{"acronym": "DSL", "forms": ["designated safeguarding lead"]}]}')
+    load_vocabulary.cache_clear()
+    assert "designated safeguarding lead" in engine.search("who is the DSL?", k=1).also_searched
+    extra = tmp_path / "mine.json"
+    extra.write_text('{"terms": [{"acronym": "TAC", "forms": ["team around the child"]}]}')
+    other = Engine(engine.store, engine.settings.with_(vocabulary=str(extra)), engine._embedder)
+    assert "team around the child" in other.search("TAC meeting", k=1).also_searched
+    extra.write_text("not json")
+    load_vocabulary.cache_clear()
+    with pytest.raises(Exception, match="vocabulary file"):
+        other.search("TAC meeting", k=1)
