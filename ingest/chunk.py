@@ -48,6 +48,30 @@ def embedding_text(title: str | None, passage: str) -> str:
     return f"{title}\n\n{passage}"
 
 
+#: A reply is embedded together with the post before it when that post is a
+#: short question: the reply's vector then knows what it answers. The stored
+#: passage text is unchanged.
+REPLY_CONTEXT_WORDS = 50
+
+
+def embedding_inputs(chunks: list[NewChunk], title: str | None = None) -> list[str]:
+    """What the model reads for each passage (see :func:`embedding_text`).
+
+    In threads and interviews (passages with speakers), a passage that starts
+    a new speaker's turn after a short question is read with that question, so
+    "what would you do with a magic wand?" and its answer meet in one vector.
+    """
+    out = []
+    for i, c in enumerate(chunks):
+        text = c.text
+        prev = chunks[i - 1] if i else None
+        if (c.speaker and prev is not None and prev.speaker and prev.speaker != c.speaker
+                and len(prev.text.split()) <= REPLY_CONTEXT_WORDS and prev.text.rstrip().endswith("?")):
+            text = f"{prev.text}\n\n{text}"
+        out.append(embedding_text(title, text))
+    return out
+
+
 def _units(text: str, blocks: list[Block], max_words: int) -> list[_Unit]:
     units = []
     for bi, block in enumerate(blocks):

@@ -31,7 +31,7 @@ from search.text import content_hash
 from search.types import KINDS
 from search.vectors import VectorIndex
 
-from .chunk import chunk_document, embedding_text
+from .chunk import chunk_document, embedding_inputs
 from .clean import clean, remove_cross_document_boilerplate
 from .extract import SUPPORTED_SUFFIXES, extract_file
 from .segments import Extracted, assemble, blocks_to_rows, rows_to_blocks
@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 
 #: Bump when extraction, cleaning or chunking changes what a file produces, so
 #: re-ingesting unchanged files picks up the improvement.
-PIPELINE_VERSION = "1"
+PIPELINE_VERSION = "2"
 
 #: Per-folder metadata file: {"documents": [{"file": ..., "title": ..., ...}]}.
 MANIFEST_NAME = "manifest.json"
@@ -178,7 +178,7 @@ class _Pending:
     source: str
     doc: NewDocument
     chunks: list
-    title: str | None
+    inputs: list[str]  # what the model reads for each chunk
     existing: object
     aliases: tuple[str, ...]
     reuse: dict
@@ -434,9 +434,10 @@ class Ingestor:
                                   queued.doc.title)
         doc = self._new_document(uri, chash, text, text_hash, merged, blocks_to_rows(blocks))
         vector_title = doc.title if self.settings.title_in_vectors else None
-        chunks = with_embedding_hashes(vector_title, chunks)
+        inputs = embedding_inputs(chunks, vector_title)
+        chunks = with_embedding_hashes(chunks, inputs)
         reuse = self.store.vectors_by_text_hash(existing.id) if existing is not None else {}
-        self._pending.append(_Pending(tag, source, doc, chunks, vector_title, existing, tuple(aliases), reuse))
+        self._pending.append(_Pending(tag, source, doc, chunks, inputs, existing, tuple(aliases), reuse))
         return None
 
     def _pending_chunks(self) -> int:
@@ -453,7 +454,7 @@ class Ingestor:
         todo = [(p, i) for p in pending for i, c in enumerate(p.chunks) if c.text_hash not in p.reuse]
         try:
             fresh = (
-                self.embedder.encode([embedding_text(p.title, p.chunks[i].text) for p, i in todo],
+                self.embedder.encode([p.inputs[i] for p, i in todo],
                                      batch_size=self.settings.batch_size)
                 if todo else None
             )
@@ -518,10 +519,10 @@ class Ingestor:
         )
 
 
-def with_embedding_hashes(title: str | None, chunks: list) -> list:
-    """Key each passage by the hash of what the model reads (title + text), so a
-    re-ingest re-uses a stored vector only when that input is unchanged."""
-    return [replace(c, text_hash=content_hash(embedding_text(title, c.text))) for c in chunks]
+def with_embedding_hashes(chunks: list, inputs: list[str]) -> list:
+    """Key each passage by the hash of what the model reads, so a re-ingest
+    re-uses a stored vector only when that input is unchanged."""
+    return [replace(c, text_hash=content_hash(inp)) for c, inp in zip(chunks, inputs)]
 
 
 def _jsonable(value) -> bool:
@@ -579,8 +580,9 @@ def rebuild_store(
                     text, blocks, max_words=settings.chunk_words, overlap_words=settings.chunk_overlap_words
                 )
                 title = doc.title if settings.title_in_vectors else None
-                chunks = with_embedding_hashes(title, chunks)
-                vecs = embedder.encode([embedding_text(title, c.text) for c in chunks],
+                inputs = embedding_inputs(chunks, title)
+                chunks = with_embedding_hashes(chunks, inputs)
+                vecs = embedder.encode(inputs,
                                        batch_size=settings.batch_size)
                 store.insert_chunks(conn, doc.id, chunks, vecs)
                 total_chunks += len(chunks)

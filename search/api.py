@@ -25,7 +25,7 @@ import numpy as np
 from .answer import compose_answer
 from .embedding import Embedder, load_embedder
 from .errors import QueryError
-from .hybrid import Candidate, diversify, reciprocal_rank_fusion
+from .hybrid import Candidate, convex_fusion, diversify, reciprocal_rank_fusion
 from .lexical import build_match
 from .settings import Settings
 from .store import Store
@@ -138,9 +138,12 @@ class Engine:
         extra = (expansion.synonyms + expansion.related) if expansion else ()
         match = build_match(query, extra)
         lexical = self.store.fts_search(match, max(s.lexical_candidates, k), filters) if match and mode != "dense" else []
-        fused = reciprocal_rank_fusion(
-            dense, lexical, rrf_k=s.rrf_k, dense_weight=s.dense_weight, lexical_weight=s.lexical_weight
-        )
+        if s.fusion == "convex":
+            fused = convex_fusion(dense, lexical, dense_weight=s.dense_weight, lexical_weight=s.lexical_weight)
+        else:
+            fused = reciprocal_rank_fusion(
+                dense, lexical, rrf_k=s.rrf_k, dense_weight=s.dense_weight, lexical_weight=s.lexical_weight
+            )
         # Look at enough fused candidates to fill k after limits/collapse.
         pool = fused[: max(4 * k, 20)]
         chunks = self.store.chunks_by_ids([c.chunk_id for c in pool])

@@ -1,8 +1,9 @@
 """Fusing dense and keyword rankings into one result list.
 
-Scores from FAISS (cosine) and FTS5 (BM25) live on different scales, so they
-are fused by rank (reciprocal rank fusion): each list contributes
-``weight / (rrf_k + rank)``. After fusion, passages that repeat one another
+Scores from FAISS (cosine) and FTS5 (BM25) live on different scales. Two
+fusions are offered: reciprocal rank fusion (each list contributes
+``weight / (rrf_k + rank)``) and a convex combination of per-query min-max
+normalised scores; ``Settings.fusion`` picks one (bench/QUALITY.md). After fusion, passages that repeat one another
 are collapsed and one document may place at most ``per_doc_limit`` passages,
 so a long report cannot fill the page.
 """
@@ -42,6 +43,41 @@ def reciprocal_rank_fusion(
         c.score += lexical_weight / (rrf_k + rank)
     # Ties (same fused score) go to the better dense rank, then lower id, so
     # results are deterministic.
+    return sorted(by_id.values(), key=lambda c: (-c.score, c.dense_rank or 10**9, c.chunk_id))
+
+
+def convex_fusion(
+    dense: list[tuple[int, float]],
+    lexical: list[tuple[int, float]],
+    *,
+    dense_weight: float = 1.0,
+    lexical_weight: float = 1.0,
+) -> list[Candidate]:
+    """Fuse by a weighted sum of min-max normalised scores; best first.
+
+    Unlike rank fusion this keeps *how much* better a passage is: a passage
+    found only by the vector index but very close to the question is not
+    buried under passages that are mediocre in both lists (Bruch et al.,
+    "An Analysis of Fusion Functions for Hybrid Retrieval", 2023). A passage
+    missing from one list scores 0 for it (it was below that list's cut).
+    """
+    def norm(pairs):
+        if not pairs:
+            return {}
+        scores = [s for _, s in pairs]
+        lo, hi = min(scores), max(scores)
+        span = hi - lo
+        return {cid: ((s - lo) / span if span > 0 else 1.0) for cid, s in pairs}
+
+    nd, nl = norm(dense), norm(lexical)
+    by_id: dict[int, Candidate] = {}
+    for rank, (cid, score) in enumerate(dense, start=1):
+        c = by_id.setdefault(cid, Candidate(cid))
+        c.dense, c.dense_rank = score, rank
+    for rank, (cid, _score) in enumerate(lexical, start=1):
+        by_id.setdefault(cid, Candidate(cid)).lexical_rank = rank
+    for cid, c in by_id.items():
+        c.score = dense_weight * nd.get(cid, 0.0) + lexical_weight * nl.get(cid, 0.0)
     return sorted(by_id.values(), key=lambda c: (-c.score, c.dense_rank or 10**9, c.chunk_id))
 
 
