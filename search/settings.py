@@ -48,7 +48,8 @@ class Settings:
     dense_candidates: int = _setting(50, "Candidates taken from the vector index before fusion.")
     lexical_candidates: int = _setting(50, "Candidates taken from the FTS5 keyword index before fusion.")
     fusion: str = _setting(
-        "rrf", "How dense and keyword results are fused: rrf (reciprocal rank) or convex (weighted normalised scores)."
+        "convex",
+        "How dense and keyword results are fused: convex (weighted min-max normalised scores) or rrf (reciprocal rank).",
     )
     rrf_k: int = _setting(60, "Reciprocal-rank-fusion constant: higher flattens the rank curve.")
     dense_weight: float = _setting(1.0, "Weight of the dense (vector) ranking in fusion.")
