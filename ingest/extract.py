@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as _dt
 import html as _html
 import io
+import json
 import logging
 import re
 from collections import Counter
@@ -147,6 +148,7 @@ _SCRIPT_STYLE = re.compile(r"<(script|style|iframe|svg|noscript)\b[^>]*>.*?</\1\
 _COMMENT = re.compile(r"<!--.*?-->", re.S)
 _TAG = re.compile(r"</?[a-zA-Z][^>]*>")
 _GOVSPEAK_MARKERS = re.compile(r"^\s*(\{/?[a-z_ ]+\}|\$[A-Z]{1,3}|:::.*|\{:[^}]*\}|\[/?[A-Z][A-Za-z]*\])\s*$")
+_CHART_BLOCK = re.compile(r"^:{3,}\s*(visuali[sz]ation|chart|graph|data|figure)\b", re.I)
 _YOUTUBE_EMBED = re.compile(r"youtube(?:-nocookie)?\.com/embed/([\w-]{6,20})")
 _TRANSCRIPT_START = re.compile(r"^\s*(video )?transcript\.?\s*:?\s*$", re.I)
 
@@ -183,6 +185,18 @@ def _iso_date(value) -> str:
     return s[:10] if re.match(r"\d{4}", s) else ""
 
 
+def _looks_like_json(text: str) -> bool:
+    """A paragraph that is a JSON object or array (chart settings), not prose."""
+    t = text.strip()
+    if not (t[:1] in "{[" and t[-1:] in "}]"):
+        return False
+    try:
+        json.loads(t)
+        return True
+    except ValueError:
+        return t.count('":') >= 3  # truncated or commented JSON is still not prose
+
+
 def _inline_markdown(line: str) -> str:
     line = re.sub(r"!\[[^\]]*\]\([^)]*\)", "", line)  # images
     line = re.sub(r"\[([^\]]+)\]\([^)]*\)", r"\1", line)  # links
@@ -217,14 +231,27 @@ def extract_markdown(text: str, name: str, *, govspeak: bool = False) -> Extract
     def flush_para():
         if para:
             joined = _join_wrapped("\n".join(para))
+            if _looks_like_json(joined):
+                para.clear()
+                return
             if joined.strip():
                 segments.append(Segment(joined, section=section, speaker=speaker if in_transcript else "",
                                         transcript=in_transcript))
             para.clear()
 
+    in_chart = False
     for raw in body.split("\n"):
         line = raw.rstrip()
         stripped = line.strip()
+        # ":::: visualisation ..." blocks hold chart configuration JSON, not text.
+        if in_chart:
+            if stripped.startswith(":::") and not _CHART_BLOCK.match(stripped):
+                in_chart = False
+            continue
+        if _CHART_BLOCK.match(stripped):
+            flush_para()
+            in_chart = True
+            continue
         if not stripped:
             flush_para()
             continue

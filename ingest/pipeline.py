@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 
 #: Bump when extraction, cleaning or chunking changes what a file produces, so
 #: re-ingesting unchanged files picks up the improvement.
-PIPELINE_VERSION = "2"
+PIPELINE_VERSION = "3"
 
 #: Per-folder metadata file: {"documents": [{"file": ..., "title": ..., ...}]}.
 MANIFEST_NAME = "manifest.json"

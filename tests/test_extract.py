@@ -92,6 +92,16 @@ def test_chart_json_in_markdown_is_not_text():
     assert "relative poverty has gone up" in text
 
 
+def test_chart_visualisation_blocks_are_not_text():
+    md = ("# Absolute income mobility\n\nIncome mobility was above 70% for people born in the 1960s.\n\n"
+          "::: visualisation vis_type=\"chart\" section_name=\"By year\"\n    {\n        \"code\": \"MO21\",\n"
+          "        \"tooltipTitle\": \"\",\n        \"xkey\": \"Time_period\"\n    }\n:::\n\n"
+          "{\"a\": 1, \"b\": 2}\n\nAbout the data\n")
+    text = " ".join(s.text for s in extract_text(md, "smc.md", ".md").segments)
+    assert "MO21" not in text and "xkey" not in text and '"a"' not in text
+    assert "above 70%" in text and "About the data" in text
+
+
 def test_vtt_and_srt_cues_keep_times_and_speakers():
     vtt = ("WEBVTT\n\nNOTE made from tests/data/cip_video_sample.md\n\n"
            "00:00:01.000 --> 00:00:04.500\n<v Peps McCrea>Low-level disruption refers to small distractions.\n\n"
