@@ -59,11 +59,14 @@ def _norm(text: str) -> str:
     return " ".join(re.sub(r"[-‐‑–]", " ", text.lower()).split())
 
 
-def _pattern(text: str, flags: int) -> re.Pattern:
+def _pattern(text: str, flags: int, plural: bool = False) -> re.Pattern:
     # Hyphen or space between words; word boundaries that also work for "PP+".
     parts = [re.escape(p) for p in re.split(r"[\s\-]+", text.strip()) if p]
     body = r"[\s\-]+".join(parts)
-    return re.compile(rf"(?<![\w+]){body}(?![\w+])", flags)
+    # Teachers pluralise acronyms ("EHCPs", "PEPs", "SENCOs", "LAs"): a
+    # lower-case s (or 's) after an acronym still names the same term.
+    suffix = r"(?:'?s)?" if plural and not text.endswith("+") else ""
+    return re.compile(rf"(?<![\w+]){body}{suffix}(?![\w+])", flags)
 
 
 class Vocabulary:
@@ -74,11 +77,11 @@ class Vocabulary:
         self._matchers: list[tuple[Term, list[re.Pattern], list[re.Pattern]]] = []
         for t in terms:
             if t.case == "exact":
-                acr = [_pattern(t.acronym, 0)]
+                acr = [_pattern(t.acronym, 0, plural=True)]
             elif t.case == "upper":
-                acr = [_pattern(t.acronym.upper(), 0)]
+                acr = [_pattern(t.acronym.upper(), 0, plural=True)]
             else:
-                acr = [_pattern(t.acronym, re.IGNORECASE)]
+                acr = [_pattern(t.acronym, re.IGNORECASE, plural=True)]
             forms = [_pattern(f, re.IGNORECASE) for f in t.forms if len(f) > 5]
             self._matchers.append((t, acr, forms))
 
