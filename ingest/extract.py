@@ -511,6 +511,8 @@ def extract_pdf_bytes(data: bytes, name: str) -> Extracted:
         for para in _pdf_paragraphs(kept):
             segments.append(Segment(para, page=number))
     meta = _pdf_meta(reader, name)
+    if not meta.get("title") and page_lines:
+        meta["title"] = _leading_title(page_lines[0])
     if not meta.get("title"):
         # Reports put their title near the top of page 1 as a short line.
         for seg in [s for s in segments if s.page == 1][:5]:
@@ -520,10 +522,44 @@ def extract_pdf_bytes(data: bytes, name: str) -> Extracted:
                 meta["title"] = seg.text.strip()
                 break
     first_pages = " ".join(s.text for s in segments if s.page is not None and s.page <= 3).lower()
-    inspectorate = any(w in " ".join(s.text for s in segments).lower() for w in ("ofsted", "care quality commission"))
+    all_text = " ".join(s.text for s in segments).lower()
+    inspectorate = any(w in all_text for w in ("ofsted", "care quality commission"))
     titled = "inspection" in (str(meta.get("title", "")) + " " + first_pages).lower()
     meta["kind"] = "inspection" if inspectorate and titled else "report"
+    if meta["kind"] == "inspection" and "ofsted" in all_text:
+        # A teacher needs to see "Ofsted" beside the citation to know it is
+        # an inspection finding, not an opinion piece.
+        meta.setdefault("site", "Ofsted")
     return _nonempty(Extracted(segments, meta), name)
+
+
+def _leading_title(lines: list[str]) -> str:
+    """The title printed at the top of page 1, wrapped over a few lines.
+
+    Reports open with short blocks of lines before the first one that reads
+    like a label (":"), a sentence (".") or a date: a kicker ("Local area
+    partnership report") and the title proper ("Area SEND inspection of
+    Dorset Local / Area Partnership"), or just the title ("Inspection of
+    Dudley local authority / children's services"). The longest block of 3-16
+    words is the title; "" when there is none.
+    """
+    blocks: list[str] = []
+    current = ""
+    for raw in lines:
+        line = " ".join(raw.split())
+        if not line:
+            if current:
+                blocks.append(current)
+                current = ""
+            continue
+        if ":" in line or line.endswith(".") or sum(ch.isdigit() for ch in line) >= 4:
+            break
+        # A line ending in a hyphen continues a hyphenated name: "Stoke-on-" / "Trent".
+        current = current + line if current.endswith("-") else f"{current} {line}".strip()
+    if current:
+        blocks.append(current)
+    fitting = [b for b in blocks if 3 <= len(b.split()) <= 16]
+    return max(fitting, key=lambda b: len(b.split())) if fitting else ""
 
 
 def _furniture_key(line: str) -> str:
@@ -578,7 +614,12 @@ def _pdf_meta(reader, name: str) -> dict:
         info = {}
     title = str(info.get("/Title") or "").strip()
     title = re.sub(r"^Microsoft (Word|PowerPoint) - ", "", title)
-    if title and not re.fullmatch(r"(untitled|document\d*|.*\.(docx?|pptx?|pdf))", title, re.I):
+    # "Stoke-on- Trent": a line-wrap artefact inside a hyphenated name.
+    title = re.sub(r"(\w)- (?=[A-Z])", r"\1-", " ".join(title.split()))
+    # Template placeholders left in the metadata ("LA NAME - ... - INSPECTION
+    # DATE") are not a title; the first page's title is used instead.
+    placeholder = re.search(r"\b(NAME|DATE|TITLE|INSERT|TBC|XXX+)\b", title)
+    if title and not placeholder and not re.fullmatch(r"(untitled|document\d*|.*\.(docx?|pptx?|pdf))", title, re.I):
         meta["title"] = title
     author = str(info.get("/Author") or "").strip()
     if author:

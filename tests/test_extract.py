@@ -23,6 +23,7 @@ def test_pdf_pages_title_and_running_headers():
     assert ex.meta["kind"] == "inspection"
     assert ex.meta["title"] == "Area SEND inspection of East Sussex Local Area Partnership"
     assert ex.meta["date"] == "2025-02-04"
+    assert ex.meta["site"] == "Ofsted"
     pages = {s.page for s in ex.segments}
     assert pages <= set(range(1, 8)) and len(pages) >= 5
     # The running header of pages 2-7 is gone; the same words in body text stay.
@@ -30,6 +31,26 @@ def test_pdf_pages_title_and_running_headers():
     assert not any(s.text.strip().startswith("18 to 22 November 2024") and len(s.text) < 40 for s in ex.segments)
     # A known phrase from page 3 is cited on page 3.
     assert _seg_with(ex, "increased its provision of short breaks").page == 3
+
+
+def test_pdf_title_from_the_first_page_block():
+    """No usable metadata title: the longest short block at the top of page 1,
+    wrapped lines joined (hyphenated names without a space)."""
+    from ingest.extract import _leading_title, _pdf_meta
+
+    send = ["", "Local area partnership report", "", "", "Area SEND inspection of Stoke-on-",
+            "Trent Local Area Partnership", "", "Inspection dates: 11 to 15 March 2024"]
+    assert _leading_title(send) == "Area SEND inspection of Stoke-on-Trent Local Area Partnership"
+    ilacs = ["Inspection of Dudley local authority", "children’s services", "Inspection dates: 31 October 2022"]
+    assert _leading_title(ilacs) == "Inspection of Dudley local authority children’s services"
+    assert _leading_title(["This report is a sentence.", "Another"]) == ""
+
+    class Reader:
+        metadata = {"/Title": "LA NAME  - standard-short inspection report - INSPECTION DATE"}
+
+    assert "title" not in _pdf_meta(Reader(), "x.pdf"), "template placeholders are not a title"
+    Reader.metadata = {"/Title": "Area SEND inspection of Stoke-on- Trent Local Area Partnership"}
+    assert _pdf_meta(Reader(), "x.pdf")["title"] == "Area SEND inspection of Stoke-on-Trent Local Area Partnership"
 
 
 def test_pdf_hyphenated_line_ends_are_joined():
