@@ -31,11 +31,26 @@ MAX_WORDS = 90
 
 
 def _stem(w: str) -> str:
-    """A crude suffix stripper, enough to match "pupils" with "pupil"."""
-    for suffix in ("ing", "ies", "es", "s", "ed"):
-        if len(w) > len(suffix) + 3 and w.endswith(suffix):
-            return w[: -len(suffix)]
-    return w
+    """A light matching key: "pupils"/"pupil", "keynotes"/"keynote",
+    "studies"/"study", "children's"/"children" all meet.
+
+    Not a real stemmer (no dependency for one); it only has to make a word
+    and its plural or possessive compare equal.
+    """
+    w = w.lower().replace("’", "'")
+    if w.endswith("'s"):
+        w = w[:-2]
+    if len(w) > 4 and w.endswith("ies"):
+        w = w[:-3] + "y"
+    elif w.endswith(("sses", "xes", "zes", "ches", "shes")):
+        w = w[:-2]
+    elif len(w) > 3 and w.endswith("s") and not w.endswith(("ss", "us", "is")):
+        w = w[:-1]
+    if len(w) > 5 and w.endswith("ing"):
+        w = w[:-3]
+    elif len(w) > 4 and w.endswith("ed"):
+        w = w[:-2]
+    return w[:-1] if len(w) > 3 and w.endswith("e") else w
 
 
 def candidate_sentences(hits: Sequence[Hit]) -> list[tuple[int, str]]:
@@ -60,6 +75,27 @@ def candidate_sentences(hits: Sequence[Hit]) -> list[tuple[int, str]]:
     return out
 
 
+def term_coverage(question: str, hits: Sequence[Hit], weights: dict[str, float] | None = None) -> float:
+    """Share of the question's content words (weighted by rarity) found in the passages.
+
+    A question whose rare words ("melatonin", "UCAS", "salary") appear in no
+    retrieved passage or its title is usually one the sources do not answer,
+    however similar the passages sound. ``weights`` maps each term to its IDF
+    in the store; missing terms weigh 1.
+    """
+    terms = query_terms(question)
+    if not terms:
+        return 1.0
+    seen: set[str] = set()
+    for h in hits:
+        seen.update(_stem(w) for w in words(h.chunk.text))
+        seen.update(_stem(w) for w in words(h.document.title))
+    weights = weights or {}
+    total = sum(weights.get(t, 1.0) for t in terms)
+    found = sum(weights.get(t, 1.0) for t in terms if _stem(t) in seen)
+    return found / total if total else 1.0
+
+
 def compose_answer(
     question: str,
     query_vec: np.ndarray,
@@ -67,8 +103,13 @@ def compose_answer(
     embedder: Embedder,
     settings: Settings,
     also_searched: tuple[str, ...] = (),
+    term_weights: dict[str, float] | None = None,
 ) -> Answer:
-    """Choose up to ``settings.answer_sentences`` cited sentences, or abstain."""
+    """Choose up to ``settings.answer_sentences`` cited sentences, or abstain.
+
+    Confidence = best sentence cosine + ``coverage_weight`` x term coverage
+    (:func:`term_coverage`); below ``abstain_threshold`` the answer abstains.
+    """
     hits = tuple(hits)
     cands = candidate_sentences(hits)
     if not cands:
@@ -86,14 +127,17 @@ def compose_answer(
         scores.append(float(c) + 0.15 * overlap - 0.01 * (n - 1))
     order = np.argsort(-np.asarray(scores), kind="stable")
     best_cos = float(cos.max())
-    if best_cos < settings.abstain_threshold:
+    coverage = term_coverage(question, hits, term_weights)
+    confidence = best_cos + settings.coverage_weight * coverage
+    if confidence < settings.abstain_threshold:
         return Answer(
-            question, (), hits, True, best_cos, also_searched,
-            reason=f"best sentence similarity {best_cos:.2f} < {settings.abstain_threshold:.2f}",
+            question, (), hits, True, confidence, also_searched,
+            reason=f"confidence {confidence:.2f} (best sentence {best_cos:.2f}, question words found "
+                   f"{coverage:.0%}) < {settings.abstain_threshold:.2f}",
         )
     chosen: list[AnswerSentence] = []
     chosen_sh: list[set] = []
-    floor = max(settings.abstain_threshold, best_cos - 0.25)
+    floor = best_cos - 0.25
     for i in order:
         n, sent = cands[i]
         if cos[i] < floor and chosen:
@@ -108,4 +152,4 @@ def compose_answer(
         chosen_sh.append(sh)
         if len(chosen) >= settings.answer_sentences:
             break
-    return Answer(question, tuple(chosen), hits, False, best_cos, also_searched)
+    return Answer(question, tuple(chosen), hits, False, confidence, also_searched)

@@ -137,7 +137,12 @@ class Engine:
         dense = [] if mode == "bm25" else self.index.search(qvec, max(s.dense_candidates, k), allowed)
         extra = (expansion.synonyms + expansion.related) if expansion else ()
         match = build_match(query, extra)
-        lexical = self.store.fts_search(match, max(s.lexical_candidates, k), filters) if match and mode != "dense" else []
+        lexical = (
+            self.store.fts_search(match, max(s.lexical_candidates, k), filters, title_weight=s.title_weight)
+            if match and mode != "dense" else []
+        )
+        if mode == "hybrid":
+            dense, lexical = self._complete_scores(dense, lexical, qvec, match)
         if s.fusion == "convex":
             fused = convex_fusion(dense, lexical, dense_weight=s.dense_weight, lexical_weight=s.lexical_weight)
         else:
@@ -175,16 +180,38 @@ class Engine:
             )
         return hits
 
+    def _complete_scores(
+        self, dense: list[tuple[int, float]], lexical: list[tuple[int, float]], qvec: np.ndarray, match: str
+    ) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
+        """Score every candidate of either list on both scales.
+
+        Each retriever only returns its own top n, so a passage ranked 4th by
+        keywords but 85th by vectors would otherwise count as "not similar at
+        all" in fusion. Its cosine comes from its stored vector and a vector
+        hit's BM25 from the keyword index restricted to those ids: both cheap
+        (tens of passages), and fusion then compares like with like. A passage
+        that contains none of the query's words keeps BM25 0.
+        """
+        d_ids = {cid for cid, _ in dense}
+        l_ids = {cid for cid, _ in lexical}
+        missing_vec = [cid for cid in l_ids - d_ids]
+        if missing_vec and qvec is not None:
+            vecs = self.store.vectors_by_ids(missing_vec)
+            dense = dense + [(cid, float(v @ qvec)) for cid, v in vecs.items()]
+            dense.sort(key=lambda p: -p[1])
+        missing_lex = [cid for cid in d_ids - l_ids]
+        if missing_lex and match:
+            scores = self.store.bm25_of(match, missing_lex, title_weight=self.settings.title_weight)
+            lexical = lexical + [(cid, scores.get(cid, 0.0)) for cid in missing_lex]
+            lexical.sort(key=lambda p: -p[1])
+        return dense, lexical
+
     def _fill_dense_scores(self, chosen: list[Candidate], chunks, qvec: np.ndarray) -> None:
         """Give keyword-only hits their cosine too, from the stored vectors."""
         missing = [c for c in chosen if c.dense is None]
         if not missing:
             return
-        marks = ",".join("?" * len(missing))
-        rows = self.store.conn.execute(
-            f"SELECT chunk_id, vec FROM vectors WHERE chunk_id IN ({marks})", [c.chunk_id for c in missing]
-        ).fetchall()
-        vecs = {r[0]: np.frombuffer(r[1], dtype=np.float32) for r in rows}
+        vecs = self.store.vectors_by_ids([c.chunk_id for c in missing])
         for c in missing:
             if c.chunk_id in vecs:
                 c.dense = float(vecs[c.chunk_id] @ qvec)
@@ -194,7 +221,26 @@ class Engine:
         """An extractive answer with [n] citations, or an abstention."""
         question, qvec, expansion = self._prepare(question)
         hits = self._search_vec(question, qvec, k or self.settings.top_k, filters, expansion)
-        return compose_answer(question, qvec, hits, self.embedder, self.settings, expansion.shown)
+        return compose_answer(question, qvec, hits, self.embedder, self.settings, expansion.shown,
+                              self.term_weights(question))
+
+    def term_weights(self, text: str) -> dict[str, float]:
+        """IDF of each query word in this store's passages (rare words weigh more)."""
+        import math
+
+        from .lexical import query_terms, quote_term
+
+        n = max(1, self.store.info().chunks)
+        out = {}
+        for term in query_terms(text):
+            try:
+                df = self.store.conn.execute(
+                    "SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?", ("text : " + quote_term(term),)
+                ).fetchone()[0]
+            except Exception:  # an unmatchable token: treat as rare
+                df = 0
+            out[term] = math.log((n + 1) / (df + 1)) + 1.0
+        return out
 
     def close(self) -> None:
         self.store.close()

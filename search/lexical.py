@@ -17,7 +17,8 @@ STOPWORDS = frozenset(
     having how i if in into is it its itself me my of on or our ours so than that the their theirs
     them then there these they this those to too was we were what when where which while who whom
     why will with would you your yours about should shall may might must any some such very just
-    also own same other""".split()
+    also own same other get gets got gave give given make made take took one able like way ways say says
+    said mean means much many thing things there's it's don't""".split()
 )
 
 

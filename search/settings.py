@@ -54,12 +54,17 @@ class Settings:
     rrf_k: int = _setting(60, "Reciprocal-rank-fusion constant: higher flattens the rank curve.")
     dense_weight: float = _setting(1.0, "Weight of the dense (vector) ranking in fusion.")
     lexical_weight: float = _setting(1.0, "Weight of the keyword (BM25) ranking in fusion.")
+    title_weight: float = _setting(
+        0.5,
+        "Weight of a document's title in keyword (BM25) ranking, relative to the passage text (1.0); 0 ignores titles.",
+    )
     per_doc_limit: int = _setting(2, "Most passages one document may place in the results.")
     answer_sentences: int = _setting(3, "Most sentences in an extractive answer (2-4 reads well).")
     abstain_threshold: float = _setting(
-        0.35,
-        "Abstain when the best sentence's cosine similarity to the question is below this (calibrated in bench/QUALITY.md).",
+        0.85,
+        "Abstain when confidence (best sentence cosine + coverage_weight x share of the question's words found) is below this (calibrated in bench/QUALITY.md).",
     )
+    coverage_weight: float = _setting(0.5, "Weight of question-word coverage in the answer confidence.")
     max_file_mb: int = _setting(50, "Files larger than this many MiB are refused at ingest.")
     vocabulary: str = _setting(
         "",

@@ -36,10 +36,10 @@ from .types import Chunk, Document, Filters, StoreInfo
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DB_NAME = "equisearch.db"
 
-_SCHEMA = """
+_SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -105,6 +105,58 @@ CREATE TRIGGER IF NOT EXISTS chunks_au AFTER UPDATE OF text ON chunks BEGIN
     INSERT INTO chunks_fts(rowid, text) VALUES (new.id, new.text);
 END;
 """
+
+# Version 2: the keyword index also holds each passage's document title, as a
+# second column ranked with a lower weight (``Settings.title_weight``). Place
+# names, programme names and report types live in titles ("Area SEND
+# inspection of Bexley"), rarely in every passage; without the title a
+# question about "EHCPs in Bexley" cannot tell Bexley's passages from 27 other
+# inspections'. The FTS table reads its content through a view, so FTS5's
+# 'rebuild' and 'integrity-check' still work; triggers keep it in step with
+# chunk writes and title changes. A document is deleted only after its chunks
+# (BEFORE DELETE trigger), so the chunk trigger can still read the old title
+# that FTS5 needs to remove a row.
+_SCHEMA_V2 = """
+DROP TRIGGER IF EXISTS chunks_ai;
+DROP TRIGGER IF EXISTS chunks_ad;
+DROP TRIGGER IF EXISTS chunks_au;
+DROP TABLE IF EXISTS chunks_fts;
+CREATE VIEW IF NOT EXISTS chunks_fts_content AS
+    SELECT c.id AS id, c.text AS text, coalesce(d.title, '') AS title
+    FROM chunks c LEFT JOIN documents d ON d.id = c.doc_id;
+CREATE VIRTUAL TABLE chunks_fts USING fts5(
+    text, title, content='chunks_fts_content', content_rowid='id',
+    tokenize='porter unicode61 remove_diacritics 2'
+);
+CREATE TRIGGER chunks_ai AFTER INSERT ON chunks BEGIN
+    INSERT INTO chunks_fts(rowid, text, title)
+    VALUES (new.id, new.text, coalesce((SELECT title FROM documents WHERE id = new.doc_id), ''));
+END;
+CREATE TRIGGER chunks_ad AFTER DELETE ON chunks BEGIN
+    INSERT INTO chunks_fts(chunks_fts, rowid, text, title)
+    VALUES ('delete', old.id, old.text, coalesce((SELECT title FROM documents WHERE id = old.doc_id), ''));
+END;
+CREATE TRIGGER chunks_au AFTER UPDATE OF text ON chunks BEGIN
+    INSERT INTO chunks_fts(chunks_fts, rowid, text, title)
+    VALUES ('delete', old.id, old.text, coalesce((SELECT title FROM documents WHERE id = old.doc_id), ''));
+    INSERT INTO chunks_fts(rowid, text, title)
+    VALUES (new.id, new.text, coalesce((SELECT title FROM documents WHERE id = new.doc_id), ''));
+END;
+CREATE TRIGGER documents_title_au AFTER UPDATE OF title ON documents BEGIN
+    INSERT INTO chunks_fts(chunks_fts, rowid, text, title)
+        SELECT 'delete', id, text, old.title FROM chunks WHERE doc_id = old.id;
+    INSERT INTO chunks_fts(rowid, text, title)
+        SELECT id, text, new.title FROM chunks WHERE doc_id = new.id;
+END;
+CREATE TRIGGER documents_bd BEFORE DELETE ON documents BEGIN
+    DELETE FROM chunks WHERE doc_id = old.id;
+END;
+INSERT INTO chunks_fts(chunks_fts) VALUES ('rebuild');
+"""
+
+#: Schema scripts by the version they bring a store to; a store at version
+#: N runs the scripts for N+1.. in one transaction when opened.
+MIGRATIONS = {1: _SCHEMA_V1, 2: _SCHEMA_V2}
 
 
 def now_iso() -> str:
@@ -287,14 +339,28 @@ class Store:
         if version == SCHEMA_VERSION:
             return
         # executescript() commits anything pending first, so the whole
-        # migration is one explicit transaction inside the script itself.
-        self.conn.executescript(
-            "BEGIN IMMEDIATE;"
-            + _SCHEMA
-            + f"INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', '{SCHEMA_VERSION}'), ('generation', '0');"
-            + f"PRAGMA user_version={SCHEMA_VERSION};"
-            + "COMMIT;"
-        )
+        # migration is one explicit transaction inside the script itself; a
+        # failure part-way rolls back to the old version, untouched.
+        steps = "".join(MIGRATIONS[v] for v in range(version + 1, SCHEMA_VERSION + 1))
+        try:
+            self.conn.executescript(
+                "BEGIN IMMEDIATE;"
+                + steps
+                + "INSERT OR IGNORE INTO meta(key, value) VALUES ('generation', '0');"
+                + "INSERT INTO meta(key, value) VALUES ('schema_version', "
+                + f"'{SCHEMA_VERSION}') ON CONFLICT(key) DO UPDATE SET value = excluded.value;"
+                + f"PRAGMA user_version={SCHEMA_VERSION};"
+                + "COMMIT;"
+            )
+        except sqlite3.Error as exc:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise StoreError(
+                f"could not upgrade {self.db_path} from schema {version} to {SCHEMA_VERSION} ({exc}): "
+                "is another equisearch process using it? Try again when it has finished"
+            ) from exc
+        if version:
+            log.info("upgraded %s from schema %d to %d", self.db_path, version, SCHEMA_VERSION)
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
@@ -636,26 +702,59 @@ class Store:
         return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
 
     # -- keyword search --------------------------------------------------
-    def fts_search(self, match: str, limit: int, filters: Filters | None = None) -> list[tuple[int, float]]:
+    def fts_search(
+        self, match: str, limit: int, filters: Filters | None = None, *, title_weight: float = 0.5
+    ) -> list[tuple[int, float]]:
         """Run an already-escaped FTS5 MATCH expression; (chunk id, bm25) best first.
 
         Callers build ``match`` with :func:`search.lexical.build_match`; raw
-        user text must never reach this method.
+        user text must never reach this method. BM25 weighs a word found in
+        the passage 1 and in its document's title ``title_weight``.
         """
         where, params = self.filter_sql(filters)
         join = "" if where == "1" else " JOIN chunks c ON c.id = f.rowid JOIN documents d ON d.id = c.doc_id"
         sql = (
-            f"SELECT f.rowid, bm25(chunks_fts) AS s FROM chunks_fts f{join}"
+            f"SELECT f.rowid, bm25(chunks_fts, 1.0, ?) AS s FROM chunks_fts f{join}"
             f" WHERE chunks_fts MATCH ? AND {where} ORDER BY s LIMIT ?"
         )
         try:
-            rows = self.conn.execute(sql, [match, *params, limit]).fetchall()
+            rows = self.conn.execute(sql, [float(title_weight), match, *params, limit]).fetchall()
         except sqlite3.OperationalError as exc:
             # Escaping should make this impossible; log and degrade to no
             # keyword hits rather than failing the whole search.
             log.warning("FTS5 query %r failed: %s", match, exc)
             return []
         return [(r[0], -r[1]) for r in rows]
+
+    def bm25_of(self, match: str, ids: Sequence[int], *, title_weight: float = 0.5) -> dict[int, float]:
+        """BM25 (higher is better) of the given chunks for ``match``; chunks matching no word are absent.
+
+        Used to score passages the vector index found but the keyword top-n
+        did not include, so fusion compares every candidate on both scales.
+        """
+        out: dict[int, float] = {}
+        for part in _batches(list(ids), 500):
+            marks = ",".join("?" * len(part))
+            try:
+                rows = self.conn.execute(
+                    f"SELECT rowid, bm25(chunks_fts, 1.0, ?) FROM chunks_fts WHERE chunks_fts MATCH ?"
+                    f" AND rowid IN ({marks})",
+                    [float(title_weight), match, *part],
+                ).fetchall()
+            except sqlite3.OperationalError as exc:
+                log.warning("FTS5 query %r failed: %s", match, exc)
+                return {}
+            out.update((r[0], -r[1]) for r in rows)
+        return out
+
+    def vectors_by_ids(self, ids: Sequence[int]) -> dict[int, np.ndarray]:
+        """Stored vectors of the given chunks (float32)."""
+        out: dict[int, np.ndarray] = {}
+        for part in _batches(list(ids), 500):
+            marks = ",".join("?" * len(part))
+            for cid, blob in self.conn.execute(f"SELECT chunk_id, vec FROM vectors WHERE chunk_id IN ({marks})", part):
+                out[cid] = np.frombuffer(blob, dtype=np.float32)
+        return out
 
     def integrity(self) -> dict:
         """Counts a health check compares (used by stats and doctor)."""

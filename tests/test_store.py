@@ -136,3 +136,54 @@ def test_newer_schema_is_refused(tmp_path):
 def test_missing_store_without_create(tmp_path):
     with pytest.raises(StoreError, match="equisearch ingest"):
         Store.open(tmp_path / "nope", create=False)
+
+
+def _fts_consistent(store) -> None:
+    # FTS5's own check compares the index with the content (the view over
+    # chunks + titles); it raises "database disk image is malformed" if not.
+    store.conn.execute("INSERT INTO chunks_fts(chunks_fts, rank) VALUES ('integrity-check', 1)")
+
+
+def test_titles_are_searchable_and_follow_changes(tmp_path):
+    store = Store.open(tmp_path)
+    text = "The quality of plans is highly variable."
+    res = store.write_document(_doc(text=text, title="Area SEND inspection of Bexley"), _chunks(text), _vec(),
+                               model="m", dim=4, chunking="c")
+    assert [c for c, _ in store.fts_search('"bexley"', 5)] == list(res.added_ids)
+    # Text words outrank title words at the default weights.
+    other = "Bexley and its schools."
+    store.write_document(_doc(uri="/tmp/b.txt", text=other, title="Elsewhere"), _chunks(other), _vec(seed=2),
+                         model="m", dim=4, chunking="c")
+    assert store.fts_search('"bexley"', 5)[0][0] != res.added_ids[0]
+    assert store.fts_search('"bexley"', 5, title_weight=0.0)[-1][1] == 0.0
+    store.update_metadata(res.doc_id, title="Area SEND inspection of Dorset")
+    assert len(store.fts_search('"bexley"', 5)) == 1 and store.fts_search('"dorset"', 5)
+    _fts_consistent(store)
+    store.remove_document(res.doc_id)
+    assert store.fts_search('"dorset"', 5) == []
+    _fts_consistent(store)
+    # Deleting a document row directly (cascade) still keeps the index right.
+    doc_b = store.find_document("/tmp/b.txt")
+    with store.transaction() as conn:
+        conn.execute("DELETE FROM documents WHERE id = ?", (doc_b.id,))
+    assert store.fts_search('"bexley"', 5) == []
+    _fts_consistent(store)
+
+
+def test_schema_1_store_is_upgraded_in_place(tmp_path):
+    from search.store import MIGRATIONS, SCHEMA_VERSION
+
+    conn = sqlite3.connect(tmp_path / "equisearch.db", isolation_level=None)
+    conn.executescript("BEGIN;" + MIGRATIONS[1] + "INSERT INTO meta VALUES ('schema_version', '1'), ('generation', '3');"
+                       "PRAGMA user_version=1; COMMIT;")
+    conn.execute("INSERT INTO documents(uri, title, content_hash, text_hash, text, added_at, updated_at)"
+                 " VALUES ('/a', 'Hillingdon virtual school', 'h', 'h', 'Personal education plans matter.', 'x', 'x')")
+    conn.execute("INSERT INTO chunks(doc_id, ord, text, char_start, char_end, text_hash)"
+                 " VALUES (1, 0, 'Personal education plans matter.', 0, 32, 'h')")
+    conn.close()
+
+    store = Store.open(tmp_path, create=False)
+    assert store.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert store.get_meta("schema_version") == str(SCHEMA_VERSION) and store.generation() == 3
+    assert store.fts_search('"hillingdon"', 5) and store.fts_search('"plans"', 5)
+    _fts_consistent(store)
