@@ -36,7 +36,7 @@ from .types import Chunk, Document, Filters, StoreInfo
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DB_NAME = "equisearch.db"
 
 _SCHEMA = """
@@ -104,6 +104,48 @@ CREATE TRIGGER IF NOT EXISTS chunks_au AFTER UPDATE OF text ON chunks BEGIN
     INSERT INTO chunks_fts(chunks_fts, rowid, text) VALUES ('delete', old.id, old.text);
     INSERT INTO chunks_fts(rowid, text) VALUES (new.id, new.text);
 END;
+"""
+
+# Schema version 2: reading lists (search/lists.py). A v1 store gains these
+# tables on open (all IF NOT EXISTS, in the migration transaction above).
+# Items keep a snapshot of their citation and passage text, so a list survives
+# its source being re-ingested or removed: re-chunking deletes the old chunk
+# rows, which sets chunk_id (and on removal doc_id) to NULL, never the item.
+_LISTS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS reading_lists (
+    id         INTEGER PRIMARY KEY,
+    name       TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS reading_list_items (
+    id         INTEGER PRIMARY KEY,
+    list_id    INTEGER NOT NULL REFERENCES reading_lists(id) ON DELETE CASCADE,
+    position   INTEGER NOT NULL,
+    item_type  TEXT NOT NULL CHECK (item_type IN ('passage', 'source')),
+    doc_id     INTEGER REFERENCES documents(id) ON DELETE SET NULL,
+    chunk_id   INTEGER REFERENCES chunks(id) ON DELETE SET NULL,
+    uri        TEXT NOT NULL,
+    title      TEXT NOT NULL DEFAULT '',
+    site       TEXT NOT NULL DEFAULT '',
+    kind       TEXT NOT NULL DEFAULT 'other',
+    date       TEXT NOT NULL DEFAULT '',
+    author     TEXT NOT NULL DEFAULT '',
+    url        TEXT NOT NULL DEFAULT '',
+    link       TEXT NOT NULL DEFAULT '',
+    location   TEXT NOT NULL DEFAULT '',
+    page_start INTEGER,
+    page_end   INTEGER,
+    t_start    REAL,
+    t_end      REAL,
+    text       TEXT NOT NULL DEFAULT '',
+    words      INTEGER NOT NULL DEFAULT 0,
+    note       TEXT NOT NULL DEFAULT '',
+    added_at   TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS reading_list_items_list ON reading_list_items(list_id, position);
+CREATE INDEX IF NOT EXISTS reading_list_items_doc ON reading_list_items(doc_id);
+CREATE INDEX IF NOT EXISTS reading_list_items_chunk ON reading_list_items(chunk_id);
 """
 
 
@@ -291,7 +333,9 @@ class Store:
         self.conn.executescript(
             "BEGIN IMMEDIATE;"
             + _SCHEMA
+            + _LISTS_SCHEMA
             + f"INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', '{SCHEMA_VERSION}'), ('generation', '0');"
+            + f"UPDATE meta SET value = '{SCHEMA_VERSION}' WHERE key = 'schema_version';"
             + f"PRAGMA user_version={SCHEMA_VERSION};"
             + "COMMIT;"
         )
