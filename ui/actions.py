@@ -145,9 +145,12 @@ def add_sources(
 
     urls, rows = split_urls(urls_text)
     paths: list[str] = []
+    names: dict[str, str] = {}  # saved path -> the name the user uploaded
     for name, data in uploads:
         try:
-            paths.append(str(save_upload(home, name, data, settings.max_file_mb)))
+            saved = str(save_upload(home, name, data, settings.max_file_mb))
+            paths.append(saved)
+            names[saved] = name
         except EquisearchError as exc:
             rows.append(Row(name, "failed", reason=" ".join(str(exc).split())))
     if not urls and not paths:
@@ -160,7 +163,8 @@ def add_sources(
             ingestor = Ingestor(store, settings, embedder)
             overrides = {k: v for k, v in (overrides or {}).items() if v}
             if paths:
-                rows += _rows(ingestor.ingest_paths(paths, overrides=overrides, progress=progress))
+                rows += [Row(names.get(r.source, r.source), r.status, r.title, r.passages, r.reason)
+                         for r in _rows(ingestor.ingest_paths(paths, overrides=overrides, progress=progress))]
             if urls:
                 policy = FetchPolicy(allow_private=bool(settings.allow_private_urls), host_delay=fetch_delay)
                 web = WebIngest(ingestor, Fetcher(policy))

@@ -30,11 +30,15 @@ VIEWS = Path(__file__).resolve().parent / "views"
 
 def main() -> None:
     st.set_page_config(page_title="equisearch", page_icon="🔎", layout="wide")
+    # Readers, not developers: no "Deploy" menu, and never error details even
+    # if something slipped past the handlers below.
+    st.set_option("client.toolbarMode", "viewer")
+    st.set_option("client.showErrorDetails", "none")
     page = st.navigation([
-        st.Page(VIEWS / "ask.py", title="Ask", icon="💬", default=True),
-        st.Page(VIEWS / "sources.py", title="Sources", icon="📚"),
-        st.Page(VIEWS / "add_sources.py", title="Add sources", icon="➕"),
-        st.Page(VIEWS / "reading_lists.py", title="Reading lists", icon="🔖"),
+        st.Page(VIEWS / "ask.py", title="Ask", icon=":material/forum:", default=True),
+        st.Page(VIEWS / "sources.py", title="Sources", icon=":material/library_books:"),
+        st.Page(VIEWS / "add_sources.py", title="Add sources", icon=":material/add_circle:"),
+        st.Page(VIEWS / "reading_lists.py", title="Reading lists", icon=":material/bookmarks:"),
     ])
     try:
         page.run()

@@ -122,7 +122,7 @@ def main() -> None:
     items = rls.items(list_id)
     st.metric("Estimated reading time", f"{rl.reading_minutes} min",
               help=f"{rl.words} words at {WORDS_PER_MINUTE} words a minute (a careful pace for reports).")
-    st.caption(f"{len(items)} items")
+    st.caption(f"{len(items)} item{'' if len(items) == 1 else 's'}")
     with st.expander("Rename or delete this list"):
         st.text_input("New name", value=rl.name, key=f"rename_list-{rl.id}")
         c1, c2, _ = st.columns([1, 1, 3])
