@@ -208,3 +208,28 @@ def test_add_sources_upload_in_the_browser(page, server, tmp_path):
     shot(page, tmp_path, "add-sources")
     assert page.get_by_text("1 added, 1 failed").count() == 1
     assert page.dialogs == []
+
+
+def test_equisearch_ui_command_serves_the_app(ui_store, tmp_path):
+    """`make run` ends in `equisearch ui`: it must serve ui/app.py on the store given."""
+    port = _free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "ingest.cli", "--store", str(ui_store), "ui", "--port", str(port)],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=str(tmp_path),
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as r:
+                    assert r.status == 200
+                    break
+            except OSError:
+                assert proc.poll() is None, "equisearch ui exited"
+                assert time.monotonic() < deadline, "equisearch ui did not start"
+                time.sleep(0.5)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as r:
+            assert r.status == 200 and b"<div id=\"root\">" in r.read()
+    finally:
+        os.killpg(proc.pid, 15)  # the CLI and the streamlit process it started
+        proc.wait(timeout=20)

@@ -139,7 +139,8 @@ def main() -> None:
     for col, (fmt, label) in zip(cols, EXPORT_LABELS.items()):
         suffix, mime = FORMAT_FILES[fmt]
         col.download_button(label, data=rls.export(rl.id, fmt).encode("utf-8"), file_name=file_stem(rl.name) + suffix,
-                            mime=mime, key=f"export-{fmt}", disabled=not items, width="stretch")
+                            mime=mime, key=f"export-{fmt}", disabled=not items, width="stretch",
+                            on_click="ignore")
     st.subheader("Items")
     if not items:
         st.info("This list is empty: add passages or sources from the Ask or Sources pages.")
