@@ -109,10 +109,10 @@ def screenshots(page, base: str) -> None:
     browser_ask(page, "What works for PLAC pupils?")
     page.screenshot(path=str(out / "ask-edu.png"))
     page.get_by_role("button", name="Add passage to list").first.click()
-    page.wait_for_timeout(800)
+    page.get_by_text("Passage added to").wait_for()
     page.wait_for_function(IDLE)
     page.get_by_role("button", name="Add whole source to list").nth(1).click()
-    page.wait_for_timeout(800)
+    page.get_by_text("Whole source added to").wait_for()
     page.wait_for_function(IDLE)
     page.get_by_role("link", name="Reading lists", exact=True).click()
     page.get_by_role("button", name="Markdown").wait_for()
@@ -121,8 +121,10 @@ def screenshots(page, base: str) -> None:
     page.get_by_role("link", name="Sources", exact=True).click()
     page.get_by_label("Search sources").fill("ofsted")
     page.get_by_label("Search sources").press("Enter")
-    page.wait_for_timeout(800)
+    page.wait_for_function("() => { const m = document.body.innerText.match(/(\\d+) of (\\d+) sources/);"
+                           " return m && m[1] !== m[2]; }")
     page.wait_for_function(IDLE)
+    page.wait_for_timeout(1000)  # the data grid paints on a canvas after the run
     page.screenshot(path=str(out / "sources-edu.png"))
 
 
@@ -156,6 +158,19 @@ def main() -> None:
 
     from playwright.sync_api import sync_playwright
 
+    if args.screenshots:
+        # A fresh list for the reading-list screenshot.
+        from search.errors import ListNotFound
+        from search.lists import ReadingLists
+        from search.store import Store
+
+        rls = ReadingLists(Store.open(store))
+        try:
+            rls.delete("PLAC CPD")
+        except ListNotFound:
+            pass
+        rls.create("PLAC CPD")
+        rls.store.close()
     proc, base = start_server(store)
     try:
         with sync_playwright() as p:
