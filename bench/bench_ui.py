@@ -106,7 +106,7 @@ def screenshots(page, base: str) -> None:
     page.goto(base)
     page.get_by_label("Your question").wait_for()
     page.wait_for_function(IDLE)
-    browser_ask(page, "What works for PLAC pupils?")
+    browser_ask(page, "What should schools do to support previously looked-after children?")
     page.screenshot(path=str(out / "ask-edu.png"))
     page.get_by_role("button", name="Add passage to list").first.click()
     page.get_by_text("Passage added to").wait_for()
@@ -132,7 +132,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--store", default=str(ROOT / "data"), help="store to use (filled if needed); default data/")
     ap.add_argument("--edu", default=str(ROOT.parent / "shared" / "data" / "edu"))
-    ap.add_argument("--rounds", type=int, default=2, help="times each question is asked in the browser")
+    ap.add_argument("--rounds", type=int, default=2,
+                    help="times each question is asked in the browser (0: no timing, e.g. only --screenshots)")
     ap.add_argument("--screenshots", action="store_true", help="refresh docs/screenshots/*-edu.png")
     ap.add_argument("--out", default=str(ROOT / "bench" / "UI.md"))
     args = ap.parse_args()
@@ -147,10 +148,11 @@ def main() -> None:
     from search.api import Engine
     from search.settings import Settings
 
+    load_before = os.getloadavg()
     engine = Engine.open(store, Settings(home=str(store)))
     engine.ask("warm up the model")
     inproc = []
-    for q in qs:
+    for q in qs * (1 if args.rounds else 0):
         t0 = time.perf_counter()
         engine.ask(q)
         inproc.append((time.perf_counter() - t0) * 1000)
@@ -189,6 +191,9 @@ def main() -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+    if not args.rounds:
+        return
+    load_after = os.getloadavg()
 
     body = f"""# UI timing
 
@@ -199,7 +204,8 @@ Written by `bench/bench_ui.py`; do not edit by hand.
 Store: `corpus/` + `shared/data/edu`: {built['documents']} documents, {built['chunks']} passages
 (ingest check this run: {built['ingest_s']:.1f} s, {built['counts']}).
 Questions: {len(qs)} (shared/dev-eval/seeds.jsonl + tests/data/starter_questions.jsonl), asked
-{args.rounds}x each in the browser.
+{args.rounds}x each in the browser. Load average (1 min) before / after: {load_before[0]:.1f} / {load_after[0]:.1f}
+on {os.cpu_count()} cores: other work on the machine slows every figure below.
 
 | measure | value |
 |---|---|

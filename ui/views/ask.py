@@ -134,7 +134,8 @@ def render_card(n: int, hit, sentences: list[str]) -> None:
         c3.button("Add whole source to list", key=f"adds-{n}-{ch.doc_id}", on_click=_add_source,
                   args=(ch.doc_id,))
         if not link and cit.link:
-            st.text(cit.link)
+            # A browser will not open file:// links from a web page: show where it is.
+            st.text(f"Local file: {cit.link.removeprefix('file://')}")
 
 
 def main() -> None:
