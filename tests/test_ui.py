@@ -202,7 +202,8 @@ def test_sources_table_search_open_and_remove(ui_store_copy, monkeypatch):
     assert "&lt;img src=x" in html(at) and "<img" not in html(at)
     assert any("<script>window.__xss = 2" in t.value for t in at.text)  # st.text: shown, never run
     at.button(key=f"src-rm-{xss_doc.id}").click().run()
-    assert any("Remove “" in w.value for w in at.warning)
+    warning = next(w.value for w in at.warning if "Remove “" in w.value)
+    assert "\\<img src=x onerror" in warning  # Markdown-escaped: shown, not rendered
     assert store.get_document(xss_doc.id) is not None  # nothing removed before confirming
     at.button(key="src-rm-no").click().run()
     assert not any("Remove “" in w.value for w in at.warning)

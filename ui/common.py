@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import logging
+import re
 from functools import wraps
 from pathlib import Path
 
@@ -71,7 +72,16 @@ def engine_or_stop():
 
 
 def one_line(exc: BaseException | str) -> str:
-    return " ".join(str(exc).split())
+    """An error as one line, Markdown-escaped (alerts render Markdown; messages may quote titles)."""
+    return md(str(exc))
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]{}()#+!|<>~$])")
+
+
+def md(text: str | None) -> str:
+    """Text for a Markdown-rendering widget (alerts, captions): one line, syntax escaped."""
+    return _MD_SPECIAL.sub(r"\\\1", " ".join((text or "").split()))
 
 
 def esc(text: str | None) -> str:

@@ -12,6 +12,7 @@ from ui.common import (
     get_engine,
     home,
     list_picker,
+    md,
     reading_lists,
     safe_callback,
     safe_link,
@@ -66,7 +67,7 @@ def _add_passage(chunk_id: int) -> None:
     item, added = rls.add_passage(list_id, chunk_id)
     name = rls.get(list_id).name
     flash("success" if added else "info",
-          f"Passage {'added to' if added else 'is already in'} “{name}” (item {item.position}).")
+          f"Passage {'added to' if added else 'is already in'} “{md(name)}” (item {item.position}).")
 
 
 @safe_callback
@@ -76,7 +77,7 @@ def _add_source(doc_id: int) -> None:
     item, added = rls.add_source(list_id, doc_id)
     name = rls.get(list_id).name
     flash("success" if added else "info",
-          f"Whole source {'added to' if added else 'is already in'} “{name}” (item {item.position}).")
+          f"Whole source {'added to' if added else 'is already in'} “{md(name)}” (item {item.position}).")
 
 
 def highlighted(text: str, sentences: list[str]) -> str:

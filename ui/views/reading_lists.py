@@ -12,6 +12,7 @@ from ui.common import (
     esc,
     flash,
     list_picker,
+    md,
     reading_lists,
     safe_callback,
     safe_link,
@@ -31,13 +32,13 @@ def _create() -> None:
     rl = reading_lists().create(name)
     st.session_state[ACTIVE_LIST] = rl.id
     st.session_state["new_list_name"] = ""
-    flash("success", f"Created “{rl.name}”.")
+    flash("success", f"Created “{md(rl.name)}”.")
 
 
 @safe_callback
 def _rename(list_id: int) -> None:
     rl = reading_lists().rename(list_id, st.session_state.get(f"rename_list-{list_id}", ""))
-    flash("success", f"Renamed to “{rl.name}”.")
+    flash("success", f"Renamed to “{md(rl.name)}”.")
 
 
 @safe_callback
@@ -45,7 +46,7 @@ def _delete(list_id: int) -> None:
     st.session_state.pop("confirm_delete_list", None)
     rl = reading_lists().delete(list_id)
     st.session_state.pop(ACTIVE_LIST, None)
-    flash("success", f"Deleted “{rl.name}” ({rl.n_items} items). The sources stay in the store.")
+    flash("success", f"Deleted “{md(rl.name)}” ({rl.n_items} items). The sources stay in the store.")
 
 
 def _ask_delete(list_id: int) -> None:
@@ -129,7 +130,7 @@ def main() -> None:
         c1.button("Rename", key="rename_btn", on_click=_rename, args=(rl.id,))
         c2.button("Delete list…", key="delete_btn", on_click=_ask_delete, args=(rl.id,))
         if st.session_state.get("confirm_delete_list") == rl.id:
-            st.warning(f"Delete “{rl.name}” and its {len(items)} items? The sources stay in the store.")
+            st.warning(f"Delete “{md(rl.name)}” and its {len(items)} items? The sources stay in the store.")
             y, n, _ = st.columns([1, 1, 4])
             y.button("Yes, delete", type="primary", key="delete_yes", on_click=_delete, args=(rl.id,))
             n.button("Cancel", key="delete_no", on_click=_cancel_delete)

@@ -10,6 +10,7 @@ from ui.common import (
     esc,
     flash,
     home,
+    md,
     reading_lists,
     safe_callback,
     safe_link,
@@ -33,7 +34,7 @@ def _remove(doc_id: int) -> None:
     st.session_state.pop("confirm_remove", None)
     title = remove_source(home(), doc_id)
     st.session_state.pop("open_source", None)
-    flash("success", f"Removed “{title}” and its passages. Reading lists keep their citations of it.")
+    flash("success", f"Removed “{md(title)}” and its passages. Reading lists keep their citations of it.")
 
 
 @safe_callback
@@ -42,7 +43,7 @@ def _add_source(doc_id: int) -> None:
     list_id = active_list_id(create=True)
     item, added = rls.add_source(list_id, doc_id)
     flash("success" if added else "info",
-          f"{'Added to' if added else 'Already in'} “{rls.get(list_id).name}” (item {item.position}).")
+          f"{'Added to' if added else 'Already in'} “{md(rls.get(list_id).name)}” (item {item.position}).")
 
 
 def matches(doc, needle: str) -> bool:
@@ -89,7 +90,7 @@ def main() -> None:
     c2.button("Add whole source to list", key=f"src-add-{doc.id}", on_click=_add_source, args=(doc.id,))
     c3.button("Remove this source…", key=f"src-rm-{doc.id}", on_click=_confirm_remove, args=(doc.id,))
     if st.session_state.get("confirm_remove") == doc.id:
-        st.warning(f"Remove “{doc.title}” and its {doc.n_chunks} passages from the store? "
+        st.warning(f"Remove “{md(doc.title)}” and its {doc.n_chunks} passages from the store? "
                    "Reading lists keep their citation of it. This cannot be undone (re-ingest to get it back).")
         y, n, _ = st.columns([1, 1, 4])
         y.button("Yes, remove it", type="primary", key="src-rm-yes", on_click=_remove, args=(doc.id,))
