@@ -551,5 +551,12 @@ def ui(c: Context, port, host) -> None:
     sys.exit(subprocess.call(cmd, env=env))
 
 
+# Reading lists live in their own module; imported last because it imports
+# this one (friendly_errors) when a command runs.
+from .cli_lists import lists as _lists_group  # noqa: E402
+
+main.add_command(_lists_group)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -39,5 +39,13 @@ class QueryError(EquisearchError):
     """A query that cannot be run (for example empty after cleaning)."""
 
 
+class ListError(EquisearchError):
+    """A reading-list operation that cannot be done (bad name, duplicate...)."""
+
+
+class ListNotFound(ListError):
+    """No reading list (or list item) by that name, id or position."""
+
+
 class ModelError(EquisearchError):
     """The embedding model cannot be loaded."""

@@ -71,6 +71,10 @@ class Settings:
         "Extra vocabulary file (JSON, as search/data/vocabulary.json) of acronyms and synonyms; a vocabulary.json in the store directory is read too.",
     )
     expand_queries: int = _setting(1, "1: expand queries with the UK-education vocabulary (acronym <-> full form); 0: off.")
+    allow_private_urls: int = _setting(
+        0,
+        "1: the browser UI may fetch URLs on loopback, private and link-local addresses (only on a trusted network); the CLI always may.",
+    )
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides) -> "Settings":

@@ -36,7 +36,7 @@ from .types import Chunk, Document, Filters, StoreInfo
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 DB_NAME = "equisearch.db"
 
 _SCHEMA_V1 = """
@@ -156,7 +156,51 @@ INSERT INTO chunks_fts(chunks_fts) VALUES ('rebuild');
 
 #: Schema scripts by the version they bring a store to; a store at version
 #: N runs the scripts for N+1.. in one transaction when opened.
-MIGRATIONS = {1: _SCHEMA_V1, 2: _SCHEMA_V2}
+# Schema version 3: reading lists (search/lists.py). An older store gains
+# these tables on open (all IF NOT EXISTS, in the migration transaction).
+# Items keep a snapshot of their citation and passage text, so a list survives
+# its source being re-ingested or removed: re-chunking deletes the old chunk
+# rows, which sets chunk_id (and on removal doc_id) to NULL, never the item.
+_LISTS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS reading_lists (
+    id         INTEGER PRIMARY KEY,
+    name       TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS reading_list_items (
+    id         INTEGER PRIMARY KEY,
+    list_id    INTEGER NOT NULL REFERENCES reading_lists(id) ON DELETE CASCADE,
+    position   INTEGER NOT NULL,
+    item_type  TEXT NOT NULL CHECK (item_type IN ('passage', 'source')),
+    doc_id     INTEGER REFERENCES documents(id) ON DELETE SET NULL,
+    chunk_id   INTEGER REFERENCES chunks(id) ON DELETE SET NULL,
+    uri        TEXT NOT NULL,
+    title      TEXT NOT NULL DEFAULT '',
+    site       TEXT NOT NULL DEFAULT '',
+    kind       TEXT NOT NULL DEFAULT 'other',
+    date       TEXT NOT NULL DEFAULT '',
+    author     TEXT NOT NULL DEFAULT '',
+    url        TEXT NOT NULL DEFAULT '',
+    link       TEXT NOT NULL DEFAULT '',
+    location   TEXT NOT NULL DEFAULT '',
+    page_start INTEGER,
+    page_end   INTEGER,
+    t_start    REAL,
+    t_end      REAL,
+    text       TEXT NOT NULL DEFAULT '',
+    words      INTEGER NOT NULL DEFAULT 0,
+    note       TEXT NOT NULL DEFAULT '',
+    added_at   TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS reading_list_items_list ON reading_list_items(list_id, position);
+CREATE INDEX IF NOT EXISTS reading_list_items_doc ON reading_list_items(doc_id);
+CREATE INDEX IF NOT EXISTS reading_list_items_chunk ON reading_list_items(chunk_id);
+"""
+
+#: Schema scripts by the version they bring a store to; a store at version
+#: N runs the scripts for N+1.. in one transaction when opened.
+MIGRATIONS = {1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _LISTS_SCHEMA}
 
 
 def now_iso() -> str:

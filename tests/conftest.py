@@ -106,3 +106,46 @@ def starter_engine(starter_store, real_embedder):
     from search.settings import Settings
 
     return Engine.open(starter_store, Settings(home=str(starter_store)), embedder=real_embedder)
+
+
+# -- UI (tests/test_ui*.py) ---------------------------------------------------------
+#: A test document whose title and text carry script payloads: the UI must
+#: show them as text. Loading them would set window.__xss or open a dialog.
+XSS_TITLE = '<img src=x onerror="window.__xss=1;alert(1)"> Breakfast club evaluation'
+XSS_TEXT = (
+    "Breakfast clubs for disadvantaged pupils raised attendance by three percentage points in the trial schools. "
+    '<script>window.__xss = 2; alert("xss")</script> '
+    '<img src=x onerror="window.__xss=3;alert(3)"> '
+    "Pupils who attended the breakfast club regularly made more progress in reading and maths over the year.\n"
+)
+
+
+@pytest.fixture(scope="session")
+def ui_store(starter_store, tmp_path_factory, real_embedder):
+    """Starter corpus + one XSS test document, real model (built once per session)."""
+    import json
+
+    from ingest.pipeline import Ingestor
+    from search.settings import Settings
+    from search.store import Store
+
+    home = tmp_path_factory.mktemp("ui") / "store"
+    shutil.copytree(starter_store, home)
+    docs = tmp_path_factory.mktemp("ui_docs")
+    (docs / "breakfast_club.txt").write_text(XSS_TEXT, encoding="utf-8")
+    (docs / "manifest.json").write_text(json.dumps({"documents": [{
+        "file": "breakfast_club.txt", "title": XSS_TITLE, "site": "Test <b>site</b>", "kind": "report",
+        "date": "2024-03-01", "url": "https://example.org/breakfast?a=1&b=<x>"}]}), encoding="utf-8")
+    store = Store.open(home)
+    report = Ingestor(store, Settings(home=str(home)), real_embedder).ingest_paths([docs])
+    assert report.counts["added"] == 1, report.results
+    store.close()
+    return home
+
+
+@pytest.fixture
+def ui_store_copy(ui_store, tmp_path):
+    """A private, writable copy of :func:`ui_store` for tests that change it."""
+    dest = tmp_path / "store"
+    shutil.copytree(ui_store, dest)
+    return dest

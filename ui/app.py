@@ -1,16 +1,16 @@
-"""equisearch in the browser: ask a question, get an answer with cited sources.
+"""equisearch in the browser: Ask, Sources, Add sources, Reading lists.
 
-Run with ``streamlit run ui/app.py`` (or ``equisearch ui`` / ``make run``);
-the store is ``EQUISEARCH_HOME``. The engine (store, index, model) is loaded
-once per server process with ``st.cache_resource``; it notices stores changed
-by a CLI ingest through the store's generation counter.
+Run with ``streamlit run ui/app.py`` (or ``equisearch ui`` / ``make run``); the
+store is ``EQUISEARCH_HOME``. The engine (store, index, model) is loaded once
+per server process (``st.cache_resource`` in :mod:`ui.common`) and notices
+stores changed by a CLI ingest through the store's generation counter.
 
-All document text is rendered through ``st.text``/escaped Markdown, never as
-HTML, so a page that contained ``<script>`` shows it as text.
+Errors never reach the browser as a traceback: library errors become one-line
+messages, anything else a short apology (details in the server log).
 """
 from __future__ import annotations
 
-import html
+import logging
 import sys
 from pathlib import Path
 
@@ -22,87 +22,32 @@ if _ROOT not in sys.path:
 import streamlit as st  # noqa: E402
 
 from search.errors import EquisearchError  # noqa: E402
-from search.settings import Settings  # noqa: E402
+from ui.common import one_line  # noqa: E402
 
-EXAMPLES = (
-    "What share of parents say their child's special educational needs are not fully met?",
-    "Why is family income not enough to identify the children most in need of support?",
-    "How can schools collaborate to promote equity?",
-)
-
-
-@st.cache_resource(show_spinner="Loading the search engine…")
-def get_engine(home: str):
-    """One engine (store, index, model) per store per server process."""
-    from search.api import Engine
-
-    settings = Settings.from_env(home=home)
-    return Engine.open(settings.home_path, settings)
-
-
-def _md_escape(text: str) -> str:
-    """Escape Markdown and HTML so document text is shown, never interpreted."""
-    text = html.escape(text, quote=False)
-    # Characters that start Markdown syntax inline (emphasis, links, code,
-    # tables, maths); the text is joined into one line so list markers at a
-    # line start cannot occur.
-    for ch in "\\`*_[]#|~$":
-        text = text.replace(ch, "\\" + ch)
-    return " ".join(text.split())
-
-
-def render_answer(answer) -> None:
-    if answer.abstained:
-        st.warning("The sources don't answer this clearly. The closest passages are below.")
-    else:
-        st.markdown(" ".join(f"{_md_escape(s.text)} **[{s.ref}]**" for s in answer.sentences))
-    if answer.also_searched:
-        st.caption("Also searched for: " + ", ".join(answer.also_searched))
-    st.subheader("Sources" if not answer.abstained else "Closest passages")
-    for n, hit in enumerate(answer.passages, start=1):
-        cit = hit.citation
-        meta = " · ".join(b for b in (cit.site, cit.kind, cit.date, cit.location) if b)
-        with st.container(border=True):
-            st.markdown(f"**[{n}] {_md_escape(cit.title)}**")
-            if meta:
-                st.caption(meta)
-            if cit.link.startswith(("http://", "https://")):
-                st.link_button("Open source", cit.link)
-            else:
-                st.caption(cit.link)
-            st.text(hit.chunk.text)
+log = logging.getLogger("equisearch.ui")
+VIEWS = Path(__file__).resolve().parent / "views"
 
 
 def main() -> None:
     st.set_page_config(page_title="equisearch", page_icon="🔎", layout="wide")
-    st.title("equisearch")
-    st.caption("Answers from your education-equity sources, with every sentence cited.")
+    # Readers, not developers: no "Deploy" menu, and never error details even
+    # if something slipped past the handlers below.
+    st.set_option("client.toolbarMode", "viewer")
+    st.set_option("client.showErrorDetails", "none")
+    page = st.navigation([
+        st.Page(VIEWS / "ask.py", title="Ask", icon=":material/forum:", default=True),
+        st.Page(VIEWS / "sources.py", title="Sources", icon=":material/library_books:"),
+        st.Page(VIEWS / "add_sources.py", title="Add sources", icon=":material/add_circle:"),
+        st.Page(VIEWS / "reading_lists.py", title="Reading lists", icon=":material/bookmarks:"),
+    ])
     try:
-        engine = get_engine(str(Settings.from_env().home_path))
+        page.run()
     except EquisearchError as exc:
-        st.error(f"The store could not be opened: {exc}")
-        st.info("Build it first: `make run` or `equisearch ingest corpus`.")
-        return
-    if "question" not in st.session_state:
-        st.session_state.question = ""
-    st.write("Try:")
-    cols = st.columns(len(EXAMPLES))
-    for col, example in zip(cols, EXAMPLES):
-        if col.button(example, use_container_width=True):
-            st.session_state.question = example
-    question = st.text_input("Your question", key="question", placeholder="What works for PLAC pupils?")
-    if not question.strip():
-        return
-    try:
-        with st.spinner("Searching…"):
-            answer = engine.ask(question)
-    except EquisearchError as exc:
-        st.error(str(exc))
-        return
-    if not answer.passages:
-        st.info("The store has no passages yet: add sources with `equisearch ingest PATH`.")
-        return
-    render_answer(answer)
+        st.error(one_line(exc))
+    except Exception as exc:  # noqa: BLE001 - the browser must never see a traceback
+        log.exception("page %s failed", page.title)
+        st.error(f"Something went wrong on this page ({type(exc).__name__}). "
+                 "The details are in the server log; try again or reload the page.")
 
 
 main()

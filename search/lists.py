@@ -1,0 +1,612 @@
+"""Reading lists: named, ordered lists of passages and whole sources, with notes.
+
+CPD leads build them from the Ask page (or ``equisearch lists``) and export
+them as Markdown, CSV, BibTeX or RIS for Zotero, Mendeley or a handout.
+
+Lists live in the store's SQLite (tables ``reading_lists`` and
+``reading_list_items``, schema version 3); every write is one transaction.
+List writes do not bump the store generation: they never touch passages or
+vectors, so other processes' vector indexes stay valid.
+
+What an item keeps, and why: an item stores a snapshot of everything a
+citation needs (title, site, kind, date, author, URL/URI, deep link, page or
+time span, the passage text and its word count). Chunk ids change when a
+changed file is re-ingested (its passages are re-cut), and a source can be
+removed, so the ids alone would lose the citation. When items are read:
+
+- ``current``: the passage (or source) is in the store as listed. Live
+  metadata (a corrected title, say) is copied into the snapshot.
+- a passage whose chunk was re-cut is looked up again by its exact text in the
+  same document (found by id, else by URI); if found it is relinked and stays
+  ``current``, otherwise it becomes ``changed``: the source is still there but
+  no longer contains this passage word for word. The snapshot is kept.
+- ``removed``: the source is no longer in the store (removed, or never
+  re-ingested after a rebuild elsewhere). The snapshot is kept, so the item
+  still exports with its full citation; a later re-ingest of the same URI
+  relinks it.
+
+Reading time is estimated at :data:`WORDS_PER_MINUTE` (200) words a minute:
+a careful pace for reports and research read to be discussed, below the
+~240 words a minute measured for silent reading of non-fiction.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import math
+import re
+import sqlite3
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+
+from .errors import ListError, ListNotFound
+from .store import Store, now_iso
+from .types import Citation
+
+log = logging.getLogger(__name__)
+
+WORDS_PER_MINUTE = 200
+MAX_NAME = 120
+MAX_NOTE = 10_000
+FORMATS = ("md", "csv", "bibtex", "ris")
+#: File name suffix and MIME type per export format (for downloads and -o).
+FORMAT_FILES = {
+    "md": (".md", "text/markdown"),
+    "csv": (".csv", "text/csv"),
+    "bibtex": (".bib", "application/x-bibtex"),
+    "ris": (".ris", "application/x-research-info-systems"),
+}
+
+
+@dataclass(frozen=True)
+class ReadingList:
+    id: int
+    name: str
+    created_at: str
+    updated_at: str
+    n_items: int = 0
+    words: int = 0
+
+    @property
+    def reading_minutes(self) -> int:
+        return reading_minutes(self.words)
+
+
+@dataclass(frozen=True)
+class ListItem:
+    """One passage or whole source in a list, with its citation snapshot.
+
+    ``position`` is 1-based and contiguous. ``status`` is ``current``,
+    ``changed`` (passage no longer in its source word for word) or
+    ``removed`` (source gone); see the module docstring.
+    """
+
+    id: int
+    list_id: int
+    position: int
+    item_type: str  # "passage" or "source"
+    doc_id: int | None
+    chunk_id: int | None
+    uri: str
+    title: str
+    site: str
+    kind: str
+    date: str
+    author: str
+    url: str
+    link: str
+    location: str
+    page_start: int | None
+    page_end: int | None
+    t_start: float | None
+    t_end: float | None
+    text: str
+    words: int
+    note: str
+    added_at: str
+    status: str = "current"
+
+    @property
+    def reading_minutes(self) -> int:
+        return reading_minutes(self.words)
+
+    @property
+    def year(self) -> str:
+        m = re.match(r"(\d{4})", self.date or "")
+        return m.group(1) if m else ""
+
+    @property
+    def web_url(self) -> str:
+        """The http(s) address to cite ('' for local files)."""
+        for u in (self.link if self.item_type == "passage" else "", self.url, self.uri):
+            if u.startswith(("http://", "https://")):
+                return u
+        return ""
+
+
+def reading_minutes(n_words: int) -> int:
+    """Whole minutes at :data:`WORDS_PER_MINUTE`; anything non-empty is at least 1."""
+    return math.ceil(n_words / WORDS_PER_MINUTE) if n_words > 0 else 0
+
+
+_ITEM_COLUMNS = (
+    "id, list_id, position, item_type, doc_id, chunk_id, uri, title, site, kind, date, author, url, link,"
+    " location, page_start, page_end, t_start, t_end, text, words, note, added_at"
+)
+
+
+def _row_to_item(row: sqlite3.Row, status: str = "current") -> ListItem:
+    return ListItem(**{k: row[k] for k in row.keys()}, status=status)
+
+
+class ReadingLists:
+    """Reading lists stored in one :class:`~search.store.Store`.
+
+    Lists are named by ``ref``: a name (case-insensitive) or a numeric id.
+    Items are addressed by their item id (see :meth:`item_at` to go from a
+    1-based position to an item).
+    """
+
+    def __init__(self, store: Store):
+        self.store = store
+
+    # -- lists -----------------------------------------------------------
+    def lists(self) -> list[ReadingList]:
+        rows = self.store.conn.execute(
+            "SELECT l.id, l.name, l.created_at, l.updated_at, count(i.id) AS n, coalesce(sum(i.words), 0) AS w"
+            " FROM reading_lists l LEFT JOIN reading_list_items i ON i.list_id = l.id"
+            " GROUP BY l.id ORDER BY l.name COLLATE NOCASE"
+        ).fetchall()
+        return [ReadingList(r["id"], r["name"], r["created_at"], r["updated_at"], r["n"], r["w"]) for r in rows]
+
+    def get(self, ref: str | int) -> ReadingList:
+        """The list named ``ref`` (or with that id); :class:`ListNotFound` otherwise."""
+        conn = self.store.conn
+        row = None
+        if isinstance(ref, str):
+            row = conn.execute("SELECT id FROM reading_lists WHERE name = ?", (ref.strip(),)).fetchone()
+        if row is None and str(ref).strip().isdigit():
+            row = conn.execute("SELECT id FROM reading_lists WHERE id = ?", (int(ref),)).fetchone()
+        if row is None:
+            raise ListNotFound(f"no reading list {str(ref)!r}: see `equisearch lists ls` for the names")
+        return next(rl for rl in self.lists() if rl.id == row["id"])
+
+    @staticmethod
+    def _clean_name(name: str) -> str:
+        name = " ".join((name or "").split())
+        if not name:
+            raise ListError("a reading list needs a name: type one")
+        if len(name) > MAX_NAME:
+            raise ListError(f"list names are at most {MAX_NAME} characters: shorten it")
+        return name
+
+    def create(self, name: str) -> ReadingList:
+        name = self._clean_name(name)
+        now = now_iso()
+        try:
+            with self.store.transaction() as conn:
+                cur = conn.execute(
+                    "INSERT INTO reading_lists(name, created_at, updated_at) VALUES (?, ?, ?)", (name, now, now)
+                )
+        except sqlite3.IntegrityError as exc:
+            raise ListError(f"a reading list called {name!r} already exists: choose another name") from exc
+        return self.get(cur.lastrowid)
+
+    def rename(self, ref: str | int, new_name: str) -> ReadingList:
+        rl = self.get(ref)
+        new_name = self._clean_name(new_name)
+        try:
+            with self.store.transaction() as conn:
+                conn.execute("UPDATE reading_lists SET name = ?, updated_at = ? WHERE id = ?",
+                             (new_name, now_iso(), rl.id))
+        except sqlite3.IntegrityError as exc:
+            raise ListError(f"a reading list called {new_name!r} already exists: choose another name") from exc
+        return self.get(rl.id)
+
+    def delete(self, ref: str | int) -> ReadingList:
+        """Delete a list and its items (the sources stay in the store)."""
+        rl = self.get(ref)
+        with self.store.transaction() as conn:
+            conn.execute("DELETE FROM reading_lists WHERE id = ?", (rl.id,))
+        return rl
+
+    # -- items -----------------------------------------------------------
+    def items(self, ref: str | int) -> list[ListItem]:
+        """The list's items in order, relinked to the store where possible."""
+        rl = self.get(ref)
+        rows = self.store.conn.execute(
+            f"SELECT {_ITEM_COLUMNS} FROM reading_list_items WHERE list_id = ? ORDER BY position, id", (rl.id,)
+        ).fetchall()
+        items, updates = [], []
+        for row in rows:
+            item, changes = self._resolve(row)
+            items.append(item)
+            if changes:
+                updates.append((item.id, changes))
+        if updates:
+            with self.store.transaction() as conn:
+                for item_id, changes in updates:
+                    sets = ", ".join(f"{k} = ?" for k in changes)
+                    conn.execute(f"UPDATE reading_list_items SET {sets} WHERE id = ?", (*changes.values(), item_id))
+        return items
+
+    def _resolve(self, row: sqlite3.Row) -> tuple[ListItem, dict]:
+        """The item with its status, and the snapshot columns to update."""
+        store = self.store
+        item = _row_to_item(row)
+        doc = store.get_document(item.doc_id) if item.doc_id is not None else None
+        if doc is None:
+            doc = store.find_document(item.uri)
+        if doc is None:
+            return replace(item, status="removed"), ({"doc_id": None, "chunk_id": None} if item.doc_id else {})
+        changes: dict = {}
+        if item.doc_id != doc.id:
+            changes["doc_id"] = doc.id
+        for key in ("title", "site", "kind", "date", "author", "url"):
+            if getattr(doc, key) != getattr(item, key):
+                changes[key] = getattr(doc, key)
+        status = "current"
+        if item.item_type == "passage":
+            chunk = None
+            if item.chunk_id is not None:
+                chunk = store.chunks_by_ids([item.chunk_id]).get(item.chunk_id)
+                if chunk is not None and chunk.doc_id != doc.id:
+                    chunk = None  # an id reused by another document
+            if chunk is None and item.text:
+                row2 = store.conn.execute(
+                    "SELECT id FROM chunks WHERE doc_id = ? AND text = ? ORDER BY ord LIMIT 1", (doc.id, item.text)
+                ).fetchone()
+                chunk = store.chunks_by_ids([row2[0]]).get(row2[0]) if row2 else None
+            if chunk is None:
+                status = "changed"
+                if item.chunk_id is not None:
+                    changes["chunk_id"] = None
+            else:
+                if chunk.id != item.chunk_id:
+                    changes["chunk_id"] = chunk.id
+                cit = Citation.for_chunk(doc, chunk)
+                if cit.link != item.link:
+                    changes["link"] = cit.link
+                if cit.location != item.location:
+                    changes["location"] = cit.location
+        else:
+            link = doc.url or doc.uri
+            if link != item.link:
+                changes["link"] = link
+        return replace(item, **changes, status=status), changes
+
+    def item_at(self, ref: str | int, position: int) -> ListItem:
+        """The item at 1-based ``position``; :class:`ListNotFound` otherwise."""
+        items = self.items(ref)
+        if not 1 <= position <= len(items):
+            raise ListNotFound(
+                f"list {self.get(ref).name!r} has {len(items)} items, no item {position}: "
+                "see `equisearch lists show`"
+            )
+        return items[position - 1]
+
+    def _item(self, item_id: int) -> sqlite3.Row:
+        row = self.store.conn.execute(
+            f"SELECT {_ITEM_COLUMNS} FROM reading_list_items WHERE id = ?", (item_id,)
+        ).fetchone()
+        if row is None:
+            raise ListNotFound(f"no reading-list item {item_id}: it may have been removed")
+        return row
+
+    def _insert(self, rl: ReadingList, values: dict, dedupe_sql: str, dedupe_args: tuple) -> tuple[ListItem, bool]:
+        """Append an item unless the same passage/source is already listed.
+
+        Returns (item, added). Adding twice is not an error: the one-click
+        "add" in the UI is then idempotent.
+        """
+        with self.store.transaction() as conn:
+            existing = conn.execute(
+                f"SELECT id FROM reading_list_items WHERE list_id = ? AND {dedupe_sql}", (rl.id, *dedupe_args)
+            ).fetchone()
+            if existing is not None:
+                item_id, added = existing[0], False
+            else:
+                pos = conn.execute(
+                    "SELECT coalesce(max(position), 0) + 1 FROM reading_list_items WHERE list_id = ?", (rl.id,)
+                ).fetchone()[0]
+                values = {**values, "list_id": rl.id, "position": pos, "added_at": now_iso()}
+                cols = ", ".join(values)
+                cur = conn.execute(
+                    f"INSERT INTO reading_list_items({cols}) VALUES ({','.join('?' * len(values))})",
+                    tuple(values.values()),
+                )
+                conn.execute("UPDATE reading_lists SET updated_at = ? WHERE id = ?", (now_iso(), rl.id))
+                item_id, added = cur.lastrowid, True
+        return _row_to_item(self._item(item_id)), added
+
+    def add_passage(self, ref: str | int, chunk_id: int, note: str = "") -> tuple[ListItem, bool]:
+        """Add passage ``chunk_id`` (a ``chunk_id`` from search/ask) to the list."""
+        rl = self.get(ref)
+        chunk = self.store.chunks_by_ids([int(chunk_id)]).get(int(chunk_id))
+        if chunk is None:
+            raise ListNotFound(
+                f"no passage {chunk_id} in the store: passage ids come from `equisearch search --json` (chunk_id)"
+            )
+        doc = self.store.get_document(chunk.doc_id)
+        cit = Citation.for_chunk(doc, chunk)
+        values = dict(
+            item_type="passage", doc_id=doc.id, chunk_id=chunk.id, uri=doc.uri, title=doc.title, site=doc.site,
+            kind=doc.kind, date=doc.date, author=doc.author, url=doc.url, link=cit.link, location=cit.location,
+            page_start=chunk.page_start, page_end=chunk.page_end, t_start=chunk.t_start, t_end=chunk.t_end,
+            text=chunk.text, words=len(chunk.text.split()), note=_clean_note(note),
+        )
+        return self._insert(rl, values, "item_type = 'passage' AND (chunk_id = ? OR (uri = ? AND text = ?))",
+                            (chunk.id, doc.uri, chunk.text))
+
+    def add_source(self, ref: str | int, source: str | int, note: str = "") -> tuple[ListItem, bool]:
+        """Add a whole source, by document id, URI/URL or alias."""
+        rl = self.get(ref)
+        doc = None
+        if isinstance(source, int) or str(source).strip().isdigit():
+            doc = self.store.get_document(int(source))
+        if doc is None:
+            doc = self.store.find_document(str(source))
+        if doc is None:
+            raise ListNotFound(f"no source {str(source)!r} in the store: see `equisearch sources` for ids")
+        text = self.store.document_text(doc.id)
+        values = dict(
+            item_type="source", doc_id=doc.id, chunk_id=None, uri=doc.uri, title=doc.title, site=doc.site,
+            kind=doc.kind, date=doc.date, author=doc.author, url=doc.url, link=doc.url or doc.uri, location="",
+            text="", words=len(text.split()), note=_clean_note(note),
+        )
+        return self._insert(rl, values, "item_type = 'source' AND (doc_id = ? OR uri = ?)", (doc.id, doc.uri))
+
+    def set_note(self, item_id: int, note: str) -> ListItem:
+        row = self._item(item_id)
+        with self.store.transaction() as conn:
+            conn.execute("UPDATE reading_list_items SET note = ? WHERE id = ?", (_clean_note(note), item_id))
+            conn.execute("UPDATE reading_lists SET updated_at = ? WHERE id = ?", (now_iso(), row["list_id"]))
+        return _row_to_item(self._item(item_id))
+
+    def move(self, item_id: int, position: int) -> None:
+        """Move an item to 1-based ``position`` (clamped to the list); others shift."""
+        row = self._item(item_id)
+        with self.store.transaction() as conn:
+            ids = [r[0] for r in conn.execute(
+                "SELECT id FROM reading_list_items WHERE list_id = ? ORDER BY position, id", (row["list_id"],))]
+            ids.remove(item_id)
+            position = max(1, min(int(position), len(ids) + 1))
+            ids.insert(position - 1, item_id)
+            conn.executemany("UPDATE reading_list_items SET position = ? WHERE id = ?",
+                             [(i, iid) for i, iid in enumerate(ids, start=1)])
+            conn.execute("UPDATE reading_lists SET updated_at = ? WHERE id = ?", (now_iso(), row["list_id"]))
+
+    def remove_item(self, item_id: int) -> None:
+        row = self._item(item_id)
+        with self.store.transaction() as conn:
+            conn.execute("DELETE FROM reading_list_items WHERE id = ?", (item_id,))
+            ids = [r[0] for r in conn.execute(
+                "SELECT id FROM reading_list_items WHERE list_id = ? ORDER BY position, id", (row["list_id"],))]
+            conn.executemany("UPDATE reading_list_items SET position = ? WHERE id = ?",
+                             [(i, iid) for i, iid in enumerate(ids, start=1)])
+            conn.execute("UPDATE reading_lists SET updated_at = ? WHERE id = ?", (now_iso(), row["list_id"]))
+
+    # -- export ----------------------------------------------------------
+    def export(self, ref: str | int, fmt: str) -> str:
+        """The list as text in ``fmt`` (one of :data:`FORMATS`)."""
+        if fmt not in FORMATS:
+            raise ListError(f"unknown export format {fmt!r}: use one of {', '.join(FORMATS)}")
+        rl = self.get(ref)
+        items = self.items(rl.id)
+        return {"md": to_markdown, "csv": to_csv, "bibtex": to_bibtex, "ris": to_ris}[fmt](rl, items)
+
+
+def _clean_note(note: str) -> str:
+    note = (note or "").replace("\x00", "").strip()
+    if len(note) > MAX_NOTE:
+        raise ListError(f"notes are at most {MAX_NOTE} characters: shorten it")
+    return note
+
+
+def _one_line(text: str) -> str:
+    return " ".join((text or "").split())
+
+
+# -- Markdown -------------------------------------------------------------------
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|#&])")
+
+
+def _md(text: str) -> str:
+    """Backslash-escape Markdown/HTML syntax so text shows as written."""
+    return _MD_SPECIAL.sub(r"\\\1", text)
+
+
+def _md_url(url: str) -> str:
+    return url.replace(" ", "%20").replace("(", "%28").replace(")", "%29").replace("<", "%3C").replace(">", "%3E")
+
+
+def _status_note(item: ListItem) -> str:
+    if item.status == "changed":
+        return "the source has changed since this passage was added; the passage is quoted as it was"
+    if item.status == "removed":
+        return "the source is no longer in the store; the citation is kept as it was"
+    return ""
+
+
+def to_markdown(rl: ReadingList, items: list[ListItem]) -> str:
+    total = sum(i.words for i in items)
+    today = datetime.now(timezone.utc).date().isoformat()
+    out = [
+        f"# {_md(rl.name)}",
+        "",
+        f"{len(items)} item{'s' if len(items) != 1 else ''}, about {reading_minutes(total)} min of reading "
+        f"(at {WORDS_PER_MINUTE} words a minute). Exported from equisearch on {today}.",
+    ]
+    for item in items:
+        out += ["", f"## {item.position}. {_md(_one_line(item.title) or item.uri)}", ""]
+        bits = [b for b in (item.author, item.site, item.kind, item.date, item.location) if b]
+        what = "Passage" if item.item_type == "passage" else "Whole source"
+        out.append(_md(" · ".join([what, *bits])) + f" · {item.reading_minutes} min  ")
+        target = item.web_url or item.link or item.uri
+        out.append(f"[{_md(target)}]({_md_url(target)})" if target else "")
+        if item.item_type == "passage" and item.text:
+            out.append("")
+            out += ["> " + _md(line) if line.strip() else ">" for line in item.text.splitlines()]
+        if item.note:
+            out += ["", "**Note:** " + _md(item.note).replace("\n", "  \n")]
+        if _status_note(item):
+            out += ["", f"*({_status_note(item)})*"]
+    return "\n".join(out) + "\n"
+
+
+# -- CSV -------------------------------------------------------------------------
+CSV_COLUMNS = ("position", "type", "title", "author", "site", "kind", "date", "location", "url", "passage",
+               "note", "words", "reading_minutes", "status", "uri")
+
+
+def to_csv(rl: ReadingList, items: list[ListItem]) -> str:
+    """RFC 4180 CSV (quotes and newlines in notes handled by the csv module)."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\r\n")
+    w.writerow(CSV_COLUMNS)
+    for i in items:
+        w.writerow([i.position, i.item_type, i.title, i.author, i.site, i.kind, i.date, i.location,
+                    i.web_url or i.link, i.text, i.note, i.words, i.reading_minutes, i.status, i.uri])
+    return buf.getvalue()
+
+
+# -- BibTeX ----------------------------------------------------------------------
+_BIB_REPORT_KINDS = {"report", "inspection", "guidance"}
+_BIB_CHARS = {
+    "\\": r"\textbackslash{}", "{": r"\textbraceleft{}", "}": r"\textbraceright{}", "%": r"\%", "&": r"\&",
+    "$": r"\$", "#": r"\#", "_": r"\_", "^": r"\textasciicircum{}", "~": r"\textasciitilde{}",
+}
+_BIB_RE = re.compile("|".join(re.escape(c) for c in _BIB_CHARS))
+
+
+def bib_escape(text: str) -> str:
+    """Escape LaTeX specials; braces become commands so every field stays balanced.
+
+    BibTeX counts ``\\{`` as a brace, so an odd brace in a title would break
+    the whole file; ``\\textbraceleft{}`` keeps the braces balanced.
+    """
+    return _BIB_RE.sub(lambda m: _BIB_CHARS[m.group(0)], _one_line(text))
+
+
+def _bib_url(url: str) -> str:
+    """A URL safe inside a braced field: no braces, spaces or backslashes."""
+    return (url.replace("\\", "%5C").replace("{", "%7B").replace("}", "%7D").replace(" ", "%20")
+            .replace("\t", "%09").replace("\n", ""))
+
+
+def _bib_key(item: ListItem, used: set[str]) -> str:
+    base_src = item.author.split(",")[0].split(" and ")[0] if item.author else (item.site or item.title)
+    word = next((w for w in re.findall(r"[A-Za-z0-9]+", _ascii(base_src)) if len(w) > 1), "source").lower()
+    base = f"{word[:20]}{item.year or 'nd'}"
+    key, n = base, 0
+    while key in used:
+        n += 1
+        key = base + _suffix(n)
+    used.add(key)
+    return key
+
+
+def _suffix(n: int) -> str:
+    s = ""
+    while n:
+        n, r = divmod(n - 1, 26)
+        s = chr(97 + r) + s
+    return s
+
+
+def _ascii(text: str) -> str:
+    import unicodedata
+
+    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+
+
+def _note_text(item: ListItem) -> str:
+    parts = []
+    if item.item_type == "passage":
+        where = f" ({item.location})" if item.location else ""
+        parts.append(f"Passage{where}: “{_one_line(item.text)}”")
+    else:
+        parts.append("Whole source")
+    if item.note:
+        parts.append(f"Note: {_one_line(item.note)}")
+    if _status_note(item):
+        parts.append(_status_note(item).capitalize())
+    parts.append(f"Reading list: {item.reading_minutes} min")
+    return ". ".join(p.rstrip(".") for p in parts) + "."
+
+
+def to_bibtex(rl: ReadingList, items: list[ListItem]) -> str:
+    """One entry per item: @techreport for reports, inspections and guidance
+    with a publisher, @misc otherwise; url, year, howpublished and note."""
+    used: set[str] = set()
+    out = [f"% Reading list: {bib_escape(rl.name)} (exported from equisearch)", ""]
+    for item in items:
+        report = item.kind in _BIB_REPORT_KINDS and bool(item.site)
+        fields: list[tuple[str, str]] = [("title", "{" + bib_escape(item.title or item.uri) + "}")]
+        if item.author:
+            fields.append(("author", bib_escape(item.author)))
+        if report:
+            fields.append(("institution", bib_escape(item.site)))
+            fields.append(("type", bib_escape(item.kind.capitalize())))
+        elif item.site:
+            fields.append(("organization", bib_escape(item.site)))
+        if item.year:
+            fields.append(("year", item.year))
+        url = item.web_url
+        if url:
+            fields.append(("url", _bib_url(url)))
+            if not report:
+                fields.append(("howpublished", r"\url{" + _bib_url(url).replace("%", r"\%").replace("#", r"\#") + "}"))
+        elif not report and item.site:
+            fields.append(("howpublished", bib_escape(item.site)))
+        if item.item_type == "passage" and item.page_start is not None:
+            pages = str(item.page_start)
+            if item.page_end and item.page_end != item.page_start:
+                pages += f"--{item.page_end}"
+            fields.append(("pages", pages))
+        fields.append(("note", bib_escape(_note_text(item))))
+        key = _bib_key(item, used)
+        body = ",\n".join(f"  {name} = {{{value}}}" for name, value in fields)
+        out.append(f"@{'techreport' if report else 'misc'}{{{key},\n{body}\n}}")
+        out.append("")
+    return "\n".join(out)
+
+
+# -- RIS ---------------------------------------------------------------------------
+def _ris_type(item: ListItem) -> str:
+    if item.kind in _BIB_REPORT_KINDS:
+        return "RPRT"
+    if item.kind == "transcript":
+        return "VIDEO"
+    return "ELEC" if item.web_url else "GEN"
+
+
+def to_ris(rl: ReadingList, items: list[ListItem]) -> str:
+    """RIS records (``TY`` ... ``ER``), CRLF line ends, one value per line."""
+    lines: list[str] = []
+
+    def tag(t: str, value) -> None:
+        value = _one_line(str(value)) if value is not None else ""
+        if value:
+            lines.append(f"{t}  - {value}")
+
+    for item in items:
+        lines.append(f"TY  - {_ris_type(item)}")
+        tag("TI", item.title or item.uri)
+        for author in re.split(r"\s+and\s+|;", item.author or ""):
+            tag("AU", author)
+        tag("PY", item.year)
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", item.date or ""):
+            tag("DA", item.date.replace("-", "/") + "/")
+        tag("PB", item.site)
+        tag("UR", item.web_url or item.link)
+        if item.item_type == "passage" and item.page_start is not None:
+            tag("SP", item.page_start)
+            tag("EP", item.page_end or item.page_start)
+        tag("N1", _note_text(item))
+        tag("KW", item.kind)
+        tag("KW", f"reading list: {rl.name}")
+        lines.append("ER  - ")
+        lines.append("")
+    return "\r\n".join(lines) + ("\r\n" if lines else "")
