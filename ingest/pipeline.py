@@ -422,6 +422,18 @@ class Ingestor:
         if not chunks:
             return ItemResult(source, "failed", "no passages could be made from the text")
         text_hash = content_hash(text)
+        if existing is not None and existing.uri != uri:
+            # Found through an alias: this location held the same text as
+            # another document when it was first seen. Same text still: nothing
+            # to do (replacing the document with it would flip its uri back and
+            # forth on every run). Different text now: it is a document of its
+            # own and no longer an alias.
+            twin = self.store.find_by_text_hash(text_hash)
+            if twin is not None and twin.id == existing.id:
+                return ItemResult(source, "unchanged", f"same text as {existing.uri}", existing.id,
+                                  existing.n_chunks, existing.title)
+            self.store.remove_alias(uri)
+            existing = None
         if existing is None:
             twin = self.store.find_by_text_hash(text_hash)
             if twin is not None:

@@ -668,6 +668,11 @@ class Store:
                 (uri, doc_id),
             )
 
+    def remove_alias(self, uri: str) -> None:
+        """Forget that ``uri`` is another location of some document."""
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM aliases WHERE uri = ?", (uri,))
+
     def update_metadata(self, doc_id: int, **fields) -> None:
         """Change descriptive fields (title, site, kind, date, ...) without re-embedding."""
         allowed = {"title", "site", "kind", "date", "author", "url", "language", "tags", "content_hash"}

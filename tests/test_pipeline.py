@@ -67,6 +67,29 @@ def test_same_text_twice_is_stored_once(settings, tmp_path):
     assert store.find_document(str(b.resolve())).id == report.results[0].doc_id
 
 
+def test_alias_with_other_bytes_stays_unchanged_until_its_text_changes(settings, tmp_path):
+    """A copy whose bytes differ (extra blank lines) but whose text is the same
+    is an alias: re-ingesting costs nothing and never flips the document's
+    location; once its text changes it becomes a document of its own."""
+    a = tmp_path / "a.txt"
+    b = tmp_path / "b.txt"
+    body = "Virtual school heads promote the education of looked-after children.\n\nThey work with designated teachers."
+    a.write_text(body)
+    b.write_text(body + "\n\n\n")
+    assert [r.status for r in _ingestor(settings).ingest_paths([a, b]).results] == ["added", "duplicate"]
+    for _ in range(2):
+        again = _ingestor(settings).ingest_paths([a, b])
+        assert [r.status for r in again.results] == ["unchanged", "unchanged"]
+    store = Store.open(settings.home_path)
+    assert store.find_document(str(b.resolve())).uri == str(a.resolve())
+    b.write_text("Designated teachers work with virtual school heads on personal education plans.")
+    report = _ingestor(settings).ingest_paths([b])
+    assert [r.status for r in report.results] == ["added"]
+    assert store.info().documents == 2
+    assert store.find_document(str(b.resolve())).uri == str(b.resolve())
+    assert store.find_document(str(a.resolve())).uri == str(a.resolve())
+
+
 def test_bad_files_fail_alone(settings, tmp_path):
     good = tmp_path / "good.txt"
     good.write_text("Pupil premium funding supports disadvantaged pupils in England.")
