@@ -117,7 +117,8 @@ class Engine:
             raise QueryError(f"unknown search mode {mode!r}: use one of {', '.join(MODES)}")
         t0 = time.perf_counter()
         query, qvec, expansion = self._prepare(query, encode=mode != "bm25")
-        hits = self._search_vec(query, qvec, k or self.settings.top_k, filters, expansion, mode=mode)
+        with self.store.snapshot():  # one consistent state while an ingest commits
+            hits = self._search_vec(query, qvec, k or self.settings.top_k, filters, expansion, mode=mode)
         return SearchResult(query, tuple(hits), expansion.shown, (time.perf_counter() - t0) * 1000)
 
     def _search_vec(
@@ -193,7 +194,8 @@ class Engine:
     def ask(self, question: str, k: int | None = None, filters: Filters | None = None) -> Answer:
         """An extractive answer with [n] citations, or an abstention."""
         question, qvec, expansion = self._prepare(question)
-        hits = self._search_vec(question, qvec, k or self.settings.top_k, filters, expansion)
+        with self.store.snapshot():  # one consistent state while an ingest commits
+            hits = self._search_vec(question, qvec, k or self.settings.top_k, filters, expansion)
         return compose_answer(question, qvec, hits, self.embedder, self.settings, expansion.shown)
 
     def close(self) -> None:
