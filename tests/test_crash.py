@@ -35,7 +35,7 @@ PY = sys.executable
 #: The child: ingest PATHS into HOME with the fake embedder (plumbing is
 #: what crashes test; the store code is the same as with the real model).
 DRIVER = r"""
-import json, sys
+import json, os, sys
 sys.path.insert(0, sys.argv[1])
 from tests.conftest import FakeEmbedder
 from ingest.pipeline import Ingestor
@@ -52,8 +52,14 @@ Store.write_document = _traced
 print("start", flush=True)
 home, paths = sys.argv[2], sys.argv[3:]
 settings = Settings(home=home, batch_size=4)
+if os.environ.get("DRIVER_REAL_MODEL"):  # the bundled model instead of the fake
+    from search.embedding import load_embedder
+    embedder = load_embedder()
+    settings = Settings(home=home)
+else:
+    embedder = FakeEmbedder()
 try:
-    report = Ingestor(Store.open(home), settings, FakeEmbedder()).ingest_paths(paths)
+    report = Ingestor(Store.open(home), settings, embedder).ingest_paths(paths)
 except StoreLocked as exc:
     print("locked:", exc, flush=True)
     sys.exit(3)
