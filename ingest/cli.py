@@ -95,6 +95,11 @@ def main(ctx: click.Context, store: str | None, model: str | None, verbose: int)
     if verbose == 0:
         # The CLI reports ingest failures itself; library warnings would repeat them.
         logging.getLogger("ingest").setLevel(logging.ERROR)
+        # Parsers complain about bad input in their own words (and a parser bug
+        # is logged with its traceback); the failure line already says what
+        # went wrong and what to do. -v shows them all.
+        for noisy in ("ingest", "trafilatura", "htmldate", "courlan", "justext", "pypdf"):
+            logging.getLogger(noisy).setLevel(logging.CRITICAL)
     try:
         ctx.obj = Context(store, model)
     except EquisearchError as exc:
@@ -178,10 +183,17 @@ def ingest(c: Context, paths, sitemaps, feeds, crawls, max_pages, url_files, kin
     _print_summary(report, c.home, show)
 
 
+def printable(text: str) -> str:
+    """``text`` on one line whatever it holds: a file name with a newline, an
+    escape sequence or bytes that are not UTF-8 is shown escaped."""
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape", "backslashreplace").decode("ascii")
+                   for ch in str(text))
+
+
 def _print_summary(report, home, already_shown: bool) -> None:
     if not already_shown:
         for r in report.failed:
-            click.echo(f"failed: {r.source}: {r.reason}", err=True)
+            click.echo(f"failed: {printable(r.source)}: {printable(r.reason)}", err=True)
     counts = report.counts
     click.echo(
         f"{counts['added']} added, {counts['updated']} updated, {counts['unchanged']} unchanged, "
@@ -203,7 +215,7 @@ def _bar(show: bool, label: str):
             bar.length = total
             bar.update(1)
             if result.status == "failed":
-                click.echo(f"\nfailed: {result.source}: {result.reason}", err=True)
+                click.echo(f"\nfailed: {printable(result.source)}: {printable(result.reason)}", err=True)
         yield progress
 
 

@@ -81,16 +81,26 @@ class FetchResult:
         return self.status == 304
 
 
-def _check_address(url: str, policy: FetchPolicy) -> None:
-    parts = urllib.parse.urlsplit(url)
+def _split_url(url: str) -> tuple[urllib.parse.SplitResult, int]:
+    """(parts, port) of an http(s) URL, or :class:`FetchError` saying what is wrong."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port  # raises ValueError for "host:99999" or "host:abc"
+    except ValueError as exc:  # "http://[::1" -> Invalid IPv6 URL
+        raise FetchError(f"{url}: not a valid URL ({exc}): check the address") from None
     if parts.scheme not in ("http", "https"):
         raise FetchError(f"{url}: only http and https URLs can be fetched")
     if not parts.hostname:
         raise FetchError(f"{url}: not a valid URL (no host)")
+    return parts, port or (443 if parts.scheme == "https" else 80)
+
+
+def _check_address(url: str, policy: FetchPolicy) -> None:
+    parts, port = _split_url(url)
     if policy.allow_private:
         return
     try:
-        infos = socket.getaddrinfo(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
+        infos = socket.getaddrinfo(parts.hostname, port)
     except socket.gaierror as exc:
         raise FetchError(f"{url}: host {parts.hostname} not found: check the address") from exc
     for info in infos:
@@ -172,7 +182,10 @@ class Fetcher:
             result, location = self._get_once(current, headers, retries)
             if location is None:
                 return FetchResult(url, current, *result)
-            current = urllib.parse.urljoin(current, location)
+            try:
+                current = urllib.parse.urljoin(current, location)
+            except ValueError:
+                raise FetchError(f"{url}: redirected to an invalid URL ({location[:100]!r})") from None
         raise FetchError(f"{url}: more than {self.policy.max_redirects} redirects")
 
     def _get_once(self, url: str, headers: dict, retries: int):
@@ -343,11 +356,15 @@ def read_url_list(text: str) -> tuple[list[str], list[tuple[int, str]]]:
         line = line.strip()
         if not line or line.startswith("#"):
             continue
-        parts = urllib.parse.urlsplit(line)
-        if parts.scheme in ("http", "https") and parts.netloc and " " not in line:
-            good.append(line)
-        else:
+        try:
+            _split_url(line)
+        except FetchError:
             bad.append((n, line))
+            continue
+        if " " in line:
+            bad.append((n, line))
+        else:
+            good.append(line)
     return good, bad
 
 
