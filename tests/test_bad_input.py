@@ -429,3 +429,29 @@ def test_large_inputs_bounded_memory(tmp_path):
             assert "\n" not in res["reason"] and res["reason"]
         # Bounded: a few times the file, not unbounded growth.
         assert res["peak_rss_mb"] < 2500, res
+
+
+@pytest.mark.slow
+def test_all_cases_in_one_batch_through_the_real_cli(tmp_path):
+    """One `equisearch ingest` process (bundled model) over every case: stderr holds
+    exactly one line per bad input and nothing else (no library logging, no
+    traceback); the good inputs are all stored; exit code 1."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    paths = [str(c.make(folder)) for c in CASES]
+    good = tmp_path / "good.txt"
+    good.write_text(GOOD_TEXT)
+    r = subprocess.run([sys.executable, "-m", "ingest.cli", "--store", str(tmp_path / "store"), "ingest", "--",
+                        *paths, str(good)], env={**os.environ, "PYTHONPATH": str(ROOT)},
+                       capture_output=True, text=True, timeout=900)
+    assert r.returncode == 1
+    lines = r.stderr.strip().splitlines()
+    assert all(ln.startswith("failed: ") for ln in lines), r.stderr
+    failing = [c for c in CASES if c.fails]
+    assert len(lines) == len(failing), r.stderr
+    import re
+
+    counts = {k: int(v) for v, k in re.findall(r"(\d+) (added|duplicate|failed)", r.stdout)}
+    # Two cases hold the same text (stored once, the second as an alias).
+    assert counts["added"] + counts["duplicate"] == sum(1 for c in CASES if not c.fails) + 1, r.stdout
+    assert counts["failed"] == len(failing)
