@@ -264,6 +264,10 @@ def _filter_options(func):
     return func
 
 
+#: A query may start with "-" ("-pupil premium"): pass unknown "options" on as the query.
+_QUERY_ARGS = {"ignore_unknown_options": True}
+
+
 def hit_json(rank: int, hit) -> dict:
     ch, cit = hit.chunk, hit.citation
     return {
@@ -302,7 +306,7 @@ def _excerpt(text: str, width: int = 300) -> str:
     return flat if len(flat) <= width else flat[: width - 1].rsplit(" ", 1)[0] + "…"
 
 
-@main.command()
+@main.command(context_settings=_QUERY_ARGS)
 @click.argument("query")
 @click.option("-k", "--k", "k", type=click.IntRange(1, 100), help="Number of passages (default 5).")
 @_filter_options
@@ -329,7 +333,7 @@ def search(c: Context, query, k, kind, site, tag, date_from, date_to, as_json) -
         click.echo(f"    {_excerpt(hit.chunk.text)}\n")
 
 
-@main.command()
+@main.command(context_settings=_QUERY_ARGS)
 @click.argument("question")
 @click.option("-k", "--k", "k", type=click.IntRange(1, 20), help="Passages to draw the answer from (default 5).")
 @_filter_options

@@ -16,6 +16,7 @@ writes made by other processes through the store's generation counter.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +40,7 @@ log = logging.getLogger(__name__)
 #: would only spend time on it.
 MAX_QUERY_CHARS = 2000
 MODES = ("hybrid", "dense", "bm25")
+_SURROGATES = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -203,7 +205,11 @@ class Engine:
 
 
 def _clean_query(query: str) -> str:
-    query = " ".join((query or "").split())[:MAX_QUERY_CHARS]
+    # Bytes that were not UTF-8 reach Python as lone surrogates (a shell
+    # argument in another encoding); they cannot be encoded for output or
+    # the model, so they become U+FFFD.
+    query = _SURROGATES.sub("\ufffd", query or "")
+    query = " ".join(query.split())[:MAX_QUERY_CHARS]
     if not query:
         raise QueryError("the query is empty: type a question or some words to search for")
     return query
