@@ -210,8 +210,10 @@ nothing of the bad one; odd-but-valid inputs such as latin-1, UTF-16 and file na
 newlines or emoji are stored). Cases: `tests/test_bad_input.py` (zero-byte and random-byte files
 of every type, truncated, encrypted, image-only and 4,000-text-object PDFs, encodings, script-,
 iframe- and image-only and deeply nested HTML, invalid and overlapping VTT/SRT cues, odd file
-names, symlink loops, named pipes, files over the size cap, unreadable files and folders,
-malformed URL lists, BEIR files with broken lines).{(" Missed: " + ", ".join(misses) + ".") if misses else ""}
+names, symlink loops, named pipes, files over the size cap). Separate tests in the same file
+cover unreadable files and folders (permissions), URL lists with 7 kinds of malformed URL and a
+BEIR corpus with 6 kinds of broken line, and run every case as one batch through a real
+`equisearch ingest` process, whose stderr must hold exactly one line per bad input.{(" Missed: " + ", ".join(misses) + ".") if misses else ""}
 
 ## Large inputs (one child process each, peak RSS of the whole process)
 
