@@ -341,3 +341,77 @@ def _settings(home):
     from search.settings import Settings
 
     return Settings(home=str(home))
+
+
+REBUILD_DRIVER = r"""
+import sys
+sys.path.insert(0, sys.argv[1])
+from tests.conftest import FakeEmbedder
+from ingest.pipeline import rebuild_store
+from search.settings import Settings
+from search.store import Store
+import search.vectors, faiss
+_insert = Store.insert_chunks
+def _traced(*a, **k):  # the parent kills after this: inside the one transaction
+    print("inserting", flush=True)
+    return _insert(*a, **k)
+Store.insert_chunks = staticmethod(_traced)
+print("start", flush=True)
+home = sys.argv[2]
+emb = FakeEmbedder(dim=32)
+emb.name = "another-model"
+rebuild_store(Store.open(home), Settings(home=home, chunk_words=40, chunk_overlap_words=5), emb)
+print("done", flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_sigkill_during_rebuild_leaves_old_or_new_store(tmp_path):
+    """`rebuild` re-embeds everything in one transaction: a kill leaves the whole
+    old store or the whole new one, never a mix of models or chunkings."""
+    from ingest.pipeline import Ingestor
+    from search import doctor
+    from search.settings import Settings
+    from search.store import Store
+
+    rng = random.Random(5)
+    home = tmp_path / "store"
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for i in range(40):
+        (folder / f"d{i}.txt").write_text(make_text(rng, f"zq9x{i}", 8))
+    Ingestor(Store.open(home), Settings(home=str(home)), FakeEmbedder()).ingest_paths([folder])
+    old = Store.open(home)
+    old_chunks = sorted(c.text for d in old.documents() for c in old.chunks_of(d.id))
+    old.close()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    t0 = time.monotonic()
+    outcomes = []
+    for trial in range(4):
+        proc = subprocess.Popen([PY, "-c", REBUILD_DRIVER, str(ROOT), str(home)], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert proc.stdout.readline().startswith("start")
+        if trial < 3:
+            for _ in range(rng.randint(1, 40)):  # documents re-embedded before the kill
+                proc.stdout.readline()
+            time.sleep(rng.uniform(0.0, 0.05))
+            proc.kill()
+        out, err = proc.communicate(timeout=120)  # the last one runs to the end
+        assert "Traceback" not in err, err
+        store = Store.open(home)
+        report = doctor.diagnose(store)
+        assert report.healthy, [c for c in report.checks if not c.ok]
+        info = store.info()
+        chunks = sorted(c.text for d in store.documents() for c in store.chunks_of(d.id))
+        if info.model == "fake-hash-64":
+            assert (info.dim, chunks) == (64, old_chunks), "the old store, whole"
+            outcomes.append("old")
+        else:
+            assert (info.model, info.dim, info.chunking) == ("another-model", 32, "words=40,overlap=5,v1")
+            assert len(chunks) > len(old_chunks), "the new store, whole"
+            assert store.vector_count() == info.chunks
+            outcomes.append("new")
+        store.close()
+    assert "old" in outcomes, "kills inside the transaction leave the old store"
+    assert outcomes[-1] == "new", outcomes
+    assert time.monotonic() - t0 < 300
