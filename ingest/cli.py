@@ -491,6 +491,42 @@ def rebuild(c: Context, index_only) -> None:
     click.echo(f"rebuilt {report.documents} documents, {report.chunks} passages with {report.model} ({report.chunking})")
 
 
+# -- doctor (reliability) -------------------------------------------------------
+@main.command()
+@click.option("--repair", is_flag=True, help="Rebuild what is derived (FTS5, FAISS), delete orphans; never re-embeds.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable report (keys in the README).")
+@pass_ctx
+@friendly_errors
+def doctor(c: Context, repair, as_json) -> None:
+    """Check the store's health; exit 0 only when it is healthy.
+
+    Runs SQLite's integrity checks and compares documents, passages, vectors,
+    the FTS5 keyword index and the FAISS file. --repair fixes what is derived
+    from stored rows (no model is loaded) and checks again.
+    """
+    from search import doctor as doc
+    from search.store import Store
+
+    store = Store.open(c.home, create=False)
+    report = doc.repair(store) if repair else doc.diagnose(store)
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        for check in report.checks:
+            line = f"{check.status.upper():<8} {check.name}: {check.detail}"
+            if check.problem:
+                line += f" -- {check.problem}"
+            if check.fix and check.status != "ok":
+                line += f" (fix: {check.fix})"
+            click.echo(line)
+        for what in report.repaired:
+            click.echo(f"repaired: {what}")
+        n = len(report.problems)
+        click.echo(f"{report.store}: " + ("healthy" if report.healthy else f"{n} problem(s) found"))
+    if not report.healthy:
+        sys.exit(1)
+
+
 @main.command(name="eval")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("-k", "--k", "k", type=click.IntRange(1, 100), default=5, show_default=True)
@@ -565,42 +601,6 @@ def ui(c: Context, port, host) -> None:
     cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.address", host,
            "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false"]
     sys.exit(subprocess.call(cmd, env=env))
-
-
-# -- doctor (reliability) -------------------------------------------------------
-@main.command()
-@click.option("--repair", is_flag=True, help="Rebuild what is derived (FTS5, FAISS), delete orphans; never re-embeds.")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable report (keys in the README).")
-@pass_ctx
-@friendly_errors
-def doctor(c: Context, repair, as_json) -> None:
-    """Check the store's health; exit 0 only when it is healthy.
-
-    Runs SQLite's integrity checks and compares documents, passages, vectors,
-    the FTS5 keyword index and the FAISS file. --repair fixes what is derived
-    from stored rows (no model is loaded) and checks again.
-    """
-    from search import doctor as doc
-    from search.store import Store
-
-    store = Store.open(c.home, create=False)
-    report = doc.repair(store) if repair else doc.diagnose(store)
-    if as_json:
-        click.echo(json.dumps(report.to_dict(), indent=2))
-    else:
-        for check in report.checks:
-            line = f"{check.status.upper():<8} {check.name}: {check.detail}"
-            if check.problem:
-                line += f" -- {check.problem}"
-            if check.fix and check.status != "ok":
-                line += f" (fix: {check.fix})"
-            click.echo(line)
-        for what in report.repaired:
-            click.echo(f"repaired: {what}")
-        n = len(report.problems)
-        click.echo(f"{report.store}: " + ("healthy" if report.healthy else f"{n} problem(s) found"))
-    if not report.healthy:
-        sys.exit(1)
 
 
 if __name__ == "__main__":  # pragma: no cover
