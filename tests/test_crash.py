@@ -321,6 +321,9 @@ def test_sigkill_of_the_real_cli_ingest(tmp_path):
         time.sleep(rng.uniform(4.0, 10.0))
         proc.send_signal(signal.SIGKILL)
         proc.communicate(timeout=60)
+        r = subprocess.run([PY, "-m", "ingest.cli", "--store", str(home), "doctor", "--json"], env=env,
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0 and json.loads(r.stdout)["healthy"], r.stdout + r.stderr
         store = Store.open(home)
         assert doctor.diagnose(store).healthy
         docs = {d.uri: d for d in store.documents()}
