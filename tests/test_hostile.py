@@ -195,3 +195,26 @@ def test_property_subtitle_parser_never_crashes(text, srt):
         (parse_srt if srt else parse_vtt)(text, "x")
     except ExtractionError:
         pass
+
+
+@hsettings(max_examples=120, deadline=None)
+@given(text=st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=1500),
+       suffix=st.sampled_from([".txt", ".md", ".vtt", ".srt"]))
+def test_property_whole_text_pipeline_offsets_map_back(text, suffix):
+    """Arbitrary text through extract -> clean -> assemble -> chunk: every passage
+    is the exact slice of the stored text its offsets claim, or the file is
+    refused with an ExtractionError."""
+    from ingest.chunk import chunk_document
+    from ingest.clean import clean
+    from ingest.extract import extract_text
+    from ingest.segments import assemble
+
+    try:
+        extracted = extract_text(text, "x" + suffix, suffix)
+    except ExtractionError:
+        return
+    doc, blocks = assemble(clean(extracted).segments)
+    for b in blocks:
+        assert 0 <= b.start <= b.end <= len(doc)
+    for c in chunk_document(doc, blocks, max_words=40, overlap_words=8):
+        assert doc[c.char_start:c.char_end] == c.text and c.text.strip()
