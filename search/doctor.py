@@ -263,14 +263,29 @@ def _check_faiss(store: Store, meta: dict, vector_ids: np.ndarray) -> Check:
         # Searches notice a count mismatch and rebuild; still worth saying.
         return Check("faiss", PROBLEM, detail, "the index and the stored vectors differ in number", fix,
                      repairable=True)
-    try:
-        ids = np.sort(_faiss().vector_to_array(index.id_map).astype(np.int64))
-    except AttributeError:  # not an IDMap index: cannot be ours
+    ids = _index_ids(_faiss(), index)
+    if ids is None:  # neither an IDMap nor an IVF index: cannot be ours
         return Check("faiss", PROBLEM, detail, "the index is not keyed by passage id", fix, repairable=True)
+    ids = np.sort(ids.astype(np.int64))
     if not np.array_equal(ids, np.sort(vector_ids)):
         return Check("faiss", PROBLEM, detail, "the index holds other passage ids than the stored vectors", fix,
                      repairable=True)
     return Check("faiss", OK, detail)
+
+
+def _index_ids(faiss, index) -> np.ndarray | None:
+    """The passage ids an index holds: ``IndexIDMap2`` (exact search) keeps them
+    in ``id_map``, an IVF index (large stores) in its inverted lists."""
+    if hasattr(index, "id_map"):
+        return faiss.vector_to_array(index.id_map)
+    try:
+        ivf = faiss.extract_index_ivf(index)
+    except (RuntimeError, AttributeError):
+        return None
+    lists = ivf.invlists
+    parts = [faiss.rev_swig_ptr(lists.get_ids(i), lists.list_size(i)).copy()
+             for i in range(ivf.nlist) if lists.list_size(i)]
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
 
 
 def _temp_files(store: Store) -> list:

@@ -269,3 +269,26 @@ def test_repair_refuses_a_damaged_database_with_store_error(home, monkeypatch):
                         lambda conn: doctor.Check("sqlite", doctor.PROBLEM, "x", "page 7 damaged", "restore"))
     with pytest.raises(StoreError, match="restore a backup"):
         doctor.repair(Store.open(home))
+
+
+def test_ivf_index_ids_are_read_from_its_inverted_lists(home):
+    """Large stores may use an IVF index (no id_map): doctor still compares its ids."""
+    import faiss
+
+    store = Store.open(home)
+    ids, vecs = next(store.iter_vectors())
+    quantizer = faiss.IndexFlatIP(vecs.shape[1])
+    ivf = faiss.IndexIVFScalarQuantizer(quantizer, vecs.shape[1], 4, faiss.ScalarQuantizer.QT_fp16,
+                                        faiss.METRIC_INNER_PRODUCT)
+    ivf.train(np.vstack([vecs] * 8))
+    ivf.add_with_ids(vecs, ids)
+    index = VectorIndex(store)
+    index.ensure_current()
+    index._index = ivf
+    index.save()
+    assert status(doctor.diagnose(store))["faiss"] == "ok"
+    ivf.remove_ids(faiss.IDSelectorBatch(ids[:1]))
+    ivf.add_with_ids(vecs[:1], ids[:1] + 100000)
+    index._index = ivf
+    index.save()
+    assert status(doctor.diagnose(store))["faiss"] == "problem"
