@@ -43,7 +43,9 @@ class BeirData:
 
 
 def _jsonl(path: Path, skipped: list[str]):
-    with path.open(encoding="utf-8") as fh:
+    # errors="replace": a line of broken UTF-8 then fails to parse as JSON
+    # and is skipped like any other broken line, instead of ending the run.
+    with path.open(encoding="utf-8", errors="replace") as fh:
         for n, line in enumerate(fh, start=1):
             if not line.strip():
                 continue
@@ -68,7 +70,7 @@ def load_beir(folder: str | Path, split: str = "test") -> BeirData:
     corpus = {str(r["_id"]): (str(r.get("title") or ""), str(r.get("text") or "")) for r in _jsonl(paths["corpus.jsonl"], skipped)}
     queries = {str(r["_id"]): str(r.get("text") or "") for r in _jsonl(paths["queries.jsonl"], skipped)}
     qrels: dict[str, dict[str, int]] = {}
-    for n, line in enumerate(qrels_path.read_text(encoding="utf-8").splitlines(), start=1):
+    for n, line in enumerate(qrels_path.read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
         parts = line.split("\t")
         if n == 1 and not parts[-1].strip().lstrip("-").isdigit():
             continue  # header

@@ -95,6 +95,11 @@ def main(ctx: click.Context, store: str | None, model: str | None, verbose: int)
     if verbose == 0:
         # The CLI reports ingest failures itself; library warnings would repeat them.
         logging.getLogger("ingest").setLevel(logging.ERROR)
+        # Parsers complain about bad input in their own words (and a parser bug
+        # is logged with its traceback); the failure line already says what
+        # went wrong and what to do. -v shows them all.
+        for noisy in ("ingest", "trafilatura", "htmldate", "courlan", "justext", "pypdf"):
+            logging.getLogger(noisy).setLevel(logging.CRITICAL)
     try:
         ctx.obj = Context(store, model)
     except EquisearchError as exc:
@@ -178,10 +183,17 @@ def ingest(c: Context, paths, sitemaps, feeds, crawls, max_pages, url_files, kin
     _print_summary(report, c.home, show)
 
 
+def printable(text: str) -> str:
+    """``text`` on one line whatever it holds: a file name with a newline, an
+    escape sequence or bytes that are not UTF-8 is shown escaped."""
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape", "backslashreplace").decode("ascii")
+                   for ch in str(text))
+
+
 def _print_summary(report, home, already_shown: bool) -> None:
     if not already_shown:
         for r in report.failed:
-            click.echo(f"failed: {r.source}: {r.reason}", err=True)
+            click.echo(f"failed: {printable(r.source)}: {printable(r.reason)}", err=True)
     counts = report.counts
     click.echo(
         f"{counts['added']} added, {counts['updated']} updated, {counts['unchanged']} unchanged, "
@@ -203,7 +215,7 @@ def _bar(show: bool, label: str):
             bar.length = total
             bar.update(1)
             if result.status == "failed":
-                click.echo(f"\nfailed: {result.source}: {result.reason}", err=True)
+                click.echo(f"\nfailed: {printable(result.source)}: {printable(result.reason)}", err=True)
         yield progress
 
 
@@ -252,6 +264,10 @@ def _filter_options(func):
     return func
 
 
+#: A query may start with "-" ("-pupil premium"): pass unknown "options" on as the query.
+_QUERY_ARGS = {"ignore_unknown_options": True}
+
+
 def hit_json(rank: int, hit) -> dict:
     ch, cit = hit.chunk, hit.citation
     return {
@@ -290,7 +306,7 @@ def _excerpt(text: str, width: int = 300) -> str:
     return flat if len(flat) <= width else flat[: width - 1].rsplit(" ", 1)[0] + "…"
 
 
-@main.command()
+@main.command(context_settings=_QUERY_ARGS)
 @click.argument("query")
 @click.option("-k", "--k", "k", type=click.IntRange(1, 100), help="Number of passages (default 5).")
 @_filter_options
@@ -317,7 +333,7 @@ def search(c: Context, query, k, kind, site, tag, date_from, date_to, as_json) -
         click.echo(f"    {_excerpt(hit.chunk.text)}\n")
 
 
-@main.command()
+@main.command(context_settings=_QUERY_ARGS)
 @click.argument("question")
 @click.option("-k", "--k", "k", type=click.IntRange(1, 20), help="Passages to draw the answer from (default 5).")
 @_filter_options
@@ -473,6 +489,42 @@ def rebuild(c: Context, index_only) -> None:
         return
     report = rebuild_store(store, c.settings)
     click.echo(f"rebuilt {report.documents} documents, {report.chunks} passages with {report.model} ({report.chunking})")
+
+
+# -- doctor (reliability) -------------------------------------------------------
+@main.command()
+@click.option("--repair", is_flag=True, help="Rebuild what is derived (FTS5, FAISS), delete orphans; never re-embeds.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable report (keys in the README).")
+@pass_ctx
+@friendly_errors
+def doctor(c: Context, repair, as_json) -> None:
+    """Check the store's health; exit 0 only when it is healthy.
+
+    Runs SQLite's integrity checks and compares documents, passages, vectors,
+    the FTS5 keyword index and the FAISS file. --repair fixes what is derived
+    from stored rows (no model is loaded) and checks again.
+    """
+    from search import doctor as doc
+    from search.store import Store
+
+    store = Store.open(c.home, create=False)
+    report = doc.repair(store) if repair else doc.diagnose(store)
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        for check in report.checks:
+            line = f"{check.status.upper():<8} {check.name}: {check.detail}"
+            if check.problem:
+                line += f" -- {check.problem}"
+            if check.fix and check.status != "ok":
+                line += f" (fix: {check.fix})"
+            click.echo(line)
+        for what in report.repaired:
+            click.echo(f"repaired: {what}")
+        n = len(report.problems)
+        click.echo(f"{report.store}: " + ("healthy" if report.healthy else f"{n} problem(s) found"))
+    if not report.healthy:
+        sys.exit(1)
 
 
 @main.command(name="eval")

@@ -29,8 +29,13 @@ log = logging.getLogger(__name__)
 SUPPORTED_SUFFIXES = frozenset({".txt", ".md", ".markdown", ".gs", ".html", ".htm", ".pdf", ".vtt", ".srt"})
 
 
-def extract_file(path: Path) -> Extracted:
-    """Extract a local file, dispatching on its suffix."""
+def extract_file(path: Path, data: bytes | None = None) -> Extracted:
+    """Extract a local file, dispatching on its suffix.
+
+    ``data`` is the file's bytes when the caller has read them already (the
+    pipeline hashes them first): reading once keeps memory at one copy and the
+    hash and the text from the same version of the file.
+    """
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
@@ -38,15 +43,16 @@ def extract_file(path: Path) -> Extracted:
             f"{path}: unsupported file type {suffix or '(none)'}: equisearch reads {', '.join(sorted(SUPPORTED_SUFFIXES))}"
         )
     try:
-        data = path.read_bytes()
+        if data is None:
+            data = path.read_bytes()
     except OSError as exc:
         raise ExtractionError(f"{path}: cannot read ({exc.strerror}): check the path and permissions") from exc
     if not data.strip():
-        raise ExtractionError(f"{path}: the file is empty: nothing to index")
+        raise ExtractionError(f"{path}: the file is empty: check it was saved or downloaded completely")
     if suffix == ".pdf":
         result = extract_pdf_bytes(data, str(path))
     elif suffix in (".html", ".htm"):
-        result = extract_html(decode_text(data, str(path)), url="")
+        result = extract_html(decode_text(data, str(path)), url="", name=str(path))
     else:
         result = extract_text(decode_text(data, str(path)), str(path), suffix)
     result.meta.setdefault("title", "")
@@ -62,7 +68,7 @@ def _title_from_stem(stem: str) -> str:
 def _nonempty(result: Extracted, name: str) -> Extracted:
     result.segments = [s for s in result.segments if s.text.strip()]
     if not result.segments:
-        raise ExtractionError(f"{name}: contains no text to index")
+        raise ExtractionError(f"{name}: contains no text to index: check it is the file you meant")
     return result
 
 
@@ -395,12 +401,13 @@ def parse_srt(text: str, name: str) -> Extracted:
 
 
 # -- HTML -----------------------------------------------------------------------------
-def extract_html(html: str, url: str = "") -> Extracted:
+def extract_html(html: str, url: str = "", name: str = "") -> Extracted:
     """Main text and metadata with trafilatura (comments excluded); an lxml
-    fallback for pages trafilatura finds no article in."""
-    name = url or "HTML document"
+    fallback for pages trafilatura finds no article in. ``name`` (a file
+    path) names the source in errors when there is no URL."""
+    name = url or name or "HTML document"
     if not html.strip():
-        raise ExtractionError(f"{name}: the page is empty")
+        raise ExtractionError(f"{name}: the page is empty: check the file or URL")
     import trafilatura
 
     try:
@@ -435,7 +442,7 @@ def extract_html(html: str, url: str = "") -> Extracted:
             if m:
                 meta["title"] = _html.unescape(" ".join(m.group(1).split()))
     if not text.strip():
-        raise ExtractionError(f"{name}: no readable text in the page (only scripts, frames or images?)")
+        raise ExtractionError(f"{name}: no readable text in the page (only scripts, frames or images?): save the article text or its PDF and ingest that")
     segments = [Segment(p.strip()) for p in re.split(r"\n\s*\n|\n", text) if p.strip()]
     return _nonempty(Extracted(segments, meta), name)
 

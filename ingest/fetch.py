@@ -17,7 +17,6 @@ of URLs into a list of page URLs.
 """
 from __future__ import annotations
 
-import gzip
 import ipaddress
 import logging
 import re
@@ -60,6 +59,9 @@ class FetchPolicy:
     host_delay: float = 1.0
     max_bytes: int = 20 * 1024 * 1024
     max_redirects: int = 5
+    #: Whole-download cap in seconds (``timeout`` is per socket operation, so
+    #: a server dripping one byte at a time could otherwise hold us forever).
+    max_seconds: float = 120.0
     respect_robots: bool = True
     allow_private: bool = True
     user_agent: str = USER_AGENT
@@ -81,25 +83,114 @@ class FetchResult:
         return self.status == 304
 
 
-def _check_address(url: str, policy: FetchPolicy) -> None:
-    parts = urllib.parse.urlsplit(url)
+def _split_url(url: str) -> tuple[urllib.parse.SplitResult, int]:
+    """(parts, port) of an http(s) URL, or :class:`FetchError` saying what is wrong."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port  # raises ValueError for "host:99999" or "host:abc"
+    except ValueError as exc:  # "http://[::1" -> Invalid IPv6 URL
+        raise FetchError(f"{url}: not a valid URL ({exc}): check the address") from None
     if parts.scheme not in ("http", "https"):
         raise FetchError(f"{url}: only http and https URLs can be fetched")
     if not parts.hostname:
         raise FetchError(f"{url}: not a valid URL (no host)")
+    return parts, port or (443 if parts.scheme == "https" else 80)
+
+
+def _forbidden(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Whether a URL typed by a person may not reach ``ip``: loopback, private,
+    link-local (cloud metadata at 169.254.169.254), shared (100.64/10),
+    multicast, reserved, unspecified, or anything else not globally routable;
+    IPv4 addresses wrapped in IPv6 (``::ffff:127.0.0.1``) are judged unwrapped."""
+    mapped = getattr(ip, "ipv4_mapped", None)
+    if mapped is not None:
+        ip = mapped
+    return (not ip.is_global or ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved
+            or ip.is_multicast or ip.is_unspecified)
+
+
+def _check_address(url: str, policy: FetchPolicy) -> str | None:
+    """Refuse ``url`` unless policy allows where it points; returns the checked IP.
+
+    With ``allow_private`` off the host is resolved here, every address it
+    resolves to must be public, and the caller connects to the address that
+    was checked (not to a second lookup that a DNS-rebinding host could
+    answer with 127.0.0.1).
+    """
+    parts, port = _split_url(url)
     if policy.allow_private:
-        return
+        return None
     try:
-        infos = socket.getaddrinfo(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
-    except socket.gaierror as exc:
+        infos = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
         raise FetchError(f"{url}: host {parts.hostname} not found: check the address") from exc
+    addresses = []
     for info in infos:
-        ip = ipaddress.ip_address(info[4][0])
-        if ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved or ip.is_multicast or ip.is_unspecified:
+        ip = ipaddress.ip_address(info[4][0].split("%", 1)[0])
+        if _forbidden(ip):
             raise FetchError(
                 f"{url}: refusing to fetch from a local or private address ({ip}); "
                 "an operator can allow it with EQUISEARCH_ALLOW_PRIVATE_URLS=1"
             )
+        addresses.append(str(ip))
+    if not addresses:
+        raise FetchError(f"{url}: host {parts.hostname} not found: check the address")
+    return addresses[0]
+
+
+def _pinned(conn_class, pins: dict):
+    """A connection factory for urllib that connects to the pinned address of
+    (host, port) when there is one; TLS still checks the certificate against
+    the host name (http.client passes it as ``server_hostname``)."""
+
+    def make(host, **kwargs):
+        conn = conn_class(host, **kwargs)
+        ip = pins.get((conn.host.lower(), conn.port))
+        if ip is not None:
+            def connect(address, timeout=socket._GLOBAL_DEFAULT_TIMEOUT, source_address=None):
+                return socket.create_connection((ip, address[1]), timeout, source_address)
+
+            conn._create_connection = connect
+        return conn
+
+    return make
+
+
+class _PinnedHTTPHandler(urllib.request.HTTPHandler):
+    def __init__(self, pins: dict):
+        super().__init__()
+        self._pins = pins
+
+    def http_open(self, req):
+        import http.client
+
+        return self.do_open(_pinned(http.client.HTTPConnection, self._pins), req)
+
+
+class _PinnedHTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, pins: dict):
+        super().__init__()
+        self._pins = pins
+
+    def https_open(self, req):
+        import http.client
+
+        return self.do_open(_pinned(http.client.HTTPSConnection, self._pins), req, context=self._context)
+
+
+def _gunzip(data: bytes, limit: int, what: str) -> bytes:
+    """Decompress gzip ``data`` to at most ``limit`` bytes (a 20 MiB bomb can
+    inflate to gigabytes); :class:`FetchError` beyond that or when corrupt."""
+    import zlib
+
+    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        out = d.decompress(data, limit + 1)
+    except zlib.error as exc:
+        raise FetchError(f"{what}: corrupt gzip data ({exc})") from None
+    if len(out) > limit:
+        raise FetchError(f"{what}: over the {limit // 1024 // 1024} MiB limit once decompressed; skipped")
+    return out
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -114,7 +205,10 @@ class Fetcher:
 
     def __init__(self, policy: FetchPolicy | None = None):
         self.policy = policy or FetchPolicy()
-        self._opener = urllib.request.build_opener(_NoRedirect())
+        #: (host, port) -> the address _check_address approved (private URLs refused).
+        self._pins: dict[tuple[str, int], str] = {}
+        self._opener = urllib.request.build_opener(_NoRedirect(), _PinnedHTTPHandler(self._pins),
+                                                   _PinnedHTTPSHandler(self._pins))
         self._last: dict[str, float] = {}
         self._robots: dict[str, urllib.robotparser.RobotFileParser | None] = {}
         self._lock = threading.Lock()
@@ -163,7 +257,10 @@ class Fetcher:
         seen = []
         current = url
         for _hop in range(self.policy.max_redirects + 1):
-            _check_address(current, self.policy)
+            ip = _check_address(current, self.policy)
+            if ip is not None:
+                parts, port = _split_url(current)
+                self._pins[(parts.hostname.lower(), port)] = ip
             if check_robots and not self.allowed(current):
                 raise FetchError(f"{current}: robots.txt disallows fetching this page; skipped")
             if current in seen:
@@ -172,7 +269,10 @@ class Fetcher:
             result, location = self._get_once(current, headers, retries)
             if location is None:
                 return FetchResult(url, current, *result)
-            current = urllib.parse.urljoin(current, location)
+            try:
+                current = urllib.parse.urljoin(current, location)
+            except ValueError:
+                raise FetchError(f"{url}: redirected to an invalid URL ({location[:100]!r})") from None
         raise FetchError(f"{url}: more than {self.policy.max_redirects} redirects")
 
     def _get_once(self, url: str, headers: dict, retries: int):
@@ -217,9 +317,13 @@ class Fetcher:
             raise FetchError(f"{url}: response is {int(declared) // 1024 // 1024} MiB, over the "
                              f"{self.policy.max_bytes // 1024 // 1024} MiB limit")
         chunks, size = [], 0
+        deadline = time.monotonic() + self.policy.max_seconds
         while True:
+            if time.monotonic() > deadline:
+                raise FetchError(f"{url}: download took longer than {self.policy.max_seconds:.0f} s: "
+                                 "try again later or save the page and ingest the file")
             try:
-                block = resp.read(65536)
+                block = resp.read1(65536) if hasattr(resp, "read1") else resp.read(65536)
             except (TimeoutError, socket.timeout):
                 raise FetchError(f"{url}: timed out while reading: try again later") from None
             if not block:
@@ -230,10 +334,7 @@ class Fetcher:
             chunks.append(block)
         body = b"".join(chunks)
         if resp.headers.get("Content-Encoding", "").lower() == "gzip":
-            try:
-                body = gzip.decompress(body)
-            except OSError as exc:
-                raise FetchError(f"{url}: corrupt gzip response") from exc
+            body = _gunzip(body, self.policy.max_bytes, url)
         ctype = resp.headers.get_content_type().lower()
         charset = resp.headers.get_content_charset() or ""
         return (resp.status, ctype, charset, body, resp.headers.get("ETag", ""), resp.headers.get("Last-Modified", ""))
@@ -255,7 +356,7 @@ def _advice(code: int) -> str:
 def parse_sitemap(xml_bytes: bytes) -> tuple[list[str], list[str]]:
     """(page URLs, child sitemap URLs) from a sitemap or sitemap index."""
     if xml_bytes[:2] == b"\x1f\x8b":
-        xml_bytes = gzip.decompress(xml_bytes)
+        xml_bytes = _gunzip(xml_bytes, 50 * 1024 * 1024, "sitemap")
     try:
         root = ET.fromstring(xml_bytes)
     except ET.ParseError as exc:
@@ -343,11 +444,15 @@ def read_url_list(text: str) -> tuple[list[str], list[tuple[int, str]]]:
         line = line.strip()
         if not line or line.startswith("#"):
             continue
-        parts = urllib.parse.urlsplit(line)
-        if parts.scheme in ("http", "https") and parts.netloc and " " not in line:
-            good.append(line)
-        else:
+        try:
+            _split_url(line)
+        except FetchError:
             bad.append((n, line))
+            continue
+        if " " in line:
+            bad.append((n, line))
+        else:
+            good.append(line)
     return good, bad
 
 

@@ -105,7 +105,12 @@ def discover(paths: Iterable[str | os.PathLike]) -> Iterator[tuple[Path, bool]]:
     for raw in paths:
         p = Path(raw).expanduser()
         if p.is_dir():
-            for root, dirs, files in os.walk(p, followlinks=False):
+            # A folder that cannot be listed is yielded as an explicit item so
+            # the batch reports it (os.walk would skip it silently).
+            unreadable: list[OSError] = []
+            for root, dirs, files in os.walk(p, followlinks=False, onerror=unreadable.append):
+                while unreadable:
+                    yield Path(unreadable.pop(0).filename), True
                 if DB_NAME in files:
                     # An equisearch store inside the folder: never index it.
                     dirs[:] = []
@@ -115,6 +120,8 @@ def discover(paths: Iterable[str | os.PathLike]) -> Iterator[tuple[Path, bool]]:
                     if name.startswith(".") or name == MANIFEST_NAME:
                         continue
                     yield Path(root) / name, False
+            for err in unreadable:
+                yield Path(err.filename), True
         else:
             yield p, True
 
@@ -290,18 +297,30 @@ class Ingestor:
         """Read, hash, extract and clean one file: a final result, or what to queue."""
         source = str(path)
         suffix = path.suffix.lower()
+        if explicit and path.is_dir():  # only folders that could not be walked get here
+            try:
+                os.scandir(path).close()
+                reason = "the folder could not be read: check its permissions"
+            except OSError as exc:
+                reason = f"cannot read folder ({(exc.strerror or str(exc)).lower()}): make it readable and try again"
+            return ItemResult(source, "failed", reason)
         if suffix not in SUPPORTED_SUFFIXES:
             if explicit:
                 reason = (
                     "no such file or folder: check the path" if not path.exists()
-                    else f"unsupported file type {suffix or '(none)'}: "
-                    f"equisearch reads {', '.join(sorted(SUPPORTED_SUFFIXES))}"
+                    else f"unsupported file type {suffix or '(none)'}: convert it to PDF, HTML or text "
+                    f"(equisearch reads {', '.join(sorted(SUPPORTED_SUFFIXES))})"
                 )
                 return ItemResult(source, "failed", reason)
             return ItemResult(source, "skipped", f"unsupported type {suffix or '(none)'}")
         try:
             path = path.resolve(strict=True)
             uri = str(path)
+            if not path.is_file():
+                # A named pipe would block the batch forever; sockets and
+                # devices are not documents either.
+                return ItemResult(source, "failed", "not a regular file (a pipe, socket or device): "
+                                  "copy the content into a file and ingest that")
             size = path.stat().st_size
             if size > self.settings.max_file_mb * 1024 * 1024:
                 return ItemResult(source, "failed", f"file is {size // (1024 * 1024)} MiB, over the "
@@ -313,6 +332,8 @@ class Ingestor:
             return ItemResult(source, "failed", "permission denied: make the file readable and try again")
         except OSError as exc:
             return ItemResult(source, "failed", f"cannot read file ({exc.strerror}): check the path")
+        except RuntimeError as exc:  # Path.resolve: "Symlink loop from ..." (Python < 3.13)
+            return ItemResult(source, "failed", f"cannot read file ({exc}): fix or remove the symbolic link")
         meta = {**self._manifest_for(path), **overrides}
         chash = content_hash(PIPELINE_VERSION.encode() + b"\0" + data)
         existing = self.store.find_document(uri)
@@ -320,7 +341,7 @@ class Ingestor:
             self._refresh_metadata(existing.id, existing, meta)
             return ItemResult(source, "unchanged", doc_id=existing.id, chunks=existing.n_chunks, title=existing.title)
         try:
-            extracted = extract_file(path)
+            extracted = extract_file(path, data)
         except ExtractionError as exc:  # includes UnsupportedSource
             return ItemResult(source, "failed", _one_line(exc, path))
         except Exception as exc:  # a parser bug must not sink the batch
@@ -414,13 +435,13 @@ class Ingestor:
             cleaned = extracted
         text, blocks = assemble(cleaned.segments)
         if not text.strip():
-            return ItemResult(source, "failed", "no text left after removing page furniture: nothing to index")
+            return ItemResult(source, "failed", "no text left after removing page furniture (cookie notices, menus...): check it is the article itself")
         merged = {**extracted.meta, **cleaned.meta, **{k: v for k, v in (meta or {}).items() if v not in (None, "")}}
         chunks = chunk_document(
             text, blocks, max_words=self.settings.chunk_words, overlap_words=self.settings.chunk_overlap_words
         )
         if not chunks:
-            return ItemResult(source, "failed", "no passages could be made from the text")
+            return ItemResult(source, "failed", "no passages could be made from the text: check the file has sentences to index")
         text_hash = content_hash(text)
         if existing is not None and existing.uri != uri:
             # Found through an alias: this location held the same text as

@@ -16,6 +16,7 @@ writes made by other processes through the store's generation counter.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +40,7 @@ log = logging.getLogger(__name__)
 #: would only spend time on it.
 MAX_QUERY_CHARS = 2000
 MODES = ("hybrid", "dense", "bm25")
+_SURROGATES = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -117,7 +119,8 @@ class Engine:
             raise QueryError(f"unknown search mode {mode!r}: use one of {', '.join(MODES)}")
         t0 = time.perf_counter()
         query, qvec, expansion = self._prepare(query, encode=mode != "bm25")
-        hits = self._search_vec(query, qvec, k or self.settings.top_k, filters, expansion, mode=mode)
+        with self.store.snapshot():  # one consistent state while an ingest commits
+            hits = self._search_vec(query, qvec, k or self.settings.top_k, filters, expansion, mode=mode)
         return SearchResult(query, tuple(hits), expansion.shown, (time.perf_counter() - t0) * 1000)
 
     def _search_vec(
@@ -220,9 +223,10 @@ class Engine:
     def ask(self, question: str, k: int | None = None, filters: Filters | None = None) -> Answer:
         """An extractive answer with [n] citations, or an abstention."""
         question, qvec, expansion = self._prepare(question)
-        hits = self._search_vec(question, qvec, k or self.settings.top_k, filters, expansion)
-        return compose_answer(question, qvec, hits, self.embedder, self.settings, expansion.shown,
-                              self.term_weights(question))
+        with self.store.snapshot():  # one consistent state while an ingest commits
+            hits = self._search_vec(question, qvec, k or self.settings.top_k, filters, expansion)
+            weights = self.term_weights(question)
+        return compose_answer(question, qvec, hits, self.embedder, self.settings, expansion.shown, weights)
 
     def term_weights(self, text: str) -> dict[str, float]:
         """IDF of each query word in this store's passages (rare words weigh more)."""
@@ -247,7 +251,11 @@ class Engine:
 
 
 def _clean_query(query: str) -> str:
-    query = " ".join((query or "").split())[:MAX_QUERY_CHARS]
+    # Bytes that were not UTF-8 reach Python as lone surrogates (a shell
+    # argument in another encoding); they cannot be encoded for output or
+    # the model, so they become U+FFFD.
+    query = _SURROGATES.sub("\ufffd", query or "")
+    query = " ".join(query.split())[:MAX_QUERY_CHARS]
     if not query:
         raise QueryError("the query is empty: type a question or some words to search for")
     return query

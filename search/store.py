@@ -368,6 +368,28 @@ class Store:
         else:
             conn.execute("COMMIT")
 
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[sqlite3.Connection]:
+        """Run several reads against one consistent state of the database.
+
+        A search reads FAISS ids, FTS5 rows, passages and documents in separate
+        statements; an ingest or ``remove`` committing between two of them
+        would hand a passage whose document is gone. Inside a WAL read
+        transaction every statement sees the database as of the first read
+        (the old state or the new one, never half of each) while writers in
+        other processes go on. Nested use joins the outer transaction.
+        """
+        conn = self.conn
+        if conn.in_transaction:
+            yield conn
+            return
+        conn.execute("BEGIN")
+        try:
+            yield conn
+        finally:
+            if conn.in_transaction:
+                conn.execute("COMMIT")
+
     def _init_schema(self) -> None:
         try:
             version = self.conn.execute("PRAGMA user_version").fetchone()[0]

@@ -98,7 +98,12 @@ class VectorIndex:
             for ids, vecs in self.store.iter_vectors():
                 index.add_with_ids(vecs, ids)
             self._index, self._generation = index, gen
-            self.save()
+            try:
+                self.save()
+            except OSError as exc:
+                # The file is only a cache: a reader that cannot write it
+                # (read-only store, full disk) still searches from memory.
+                log.warning("could not save the vector index to %s (%s); using it from memory", self.path, exc)
             log.info("rebuilt vector index: %d vectors", index.ntotal)
             return index.ntotal
 
