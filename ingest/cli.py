@@ -350,6 +350,7 @@ def ask(c: Context, question, k, kind, site, tag, date_from, date_to, as_json) -
             "answer": answer.text,
             "abstained": answer.abstained,
             "confidence": round(answer.confidence, 4),
+            "missing": list(answer.missing),
             "also_searched": list(answer.also_searched),
             "sentences": [{"text": s.text, "ref": s.ref} for s in answer.sentences],
             "sources": [hit_json(i, h) for i, h in enumerate(answer.passages, start=1)],

@@ -13,6 +13,7 @@ still lists the closest passages.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -75,25 +76,80 @@ def candidate_sentences(hits: Sequence[Hit]) -> list[tuple[int, str]]:
     return out
 
 
-def term_coverage(question: str, hits: Sequence[Hit], weights: dict[str, float] | None = None) -> float:
-    """Share of the question's content words (weighted by rarity) found in the passages.
+@dataclass(frozen=True)
+class Coverage:
+    """How much of the question the retrieved passages speak about.
 
-    A question whose rare words ("melatonin", "UCAS", "salary") appear in no
-    retrieved passage or its title is usually one the sources do not answer,
-    however similar the passages sound. ``weights`` maps each term to its IDF
-    in the store; missing terms weigh 1.
+    ``share``: the question's content words found in the passages or their
+    titles, each weighted by its rarity in the store (IDF), so "melatonin"
+    counts for more than "pupils". ``missing``: *specific* words not found at
+    all: names (a capitalised word after the first: "Kent", "UCAS"), numbers
+    and years ("2026"), and words the store has never seen. A question about
+    Kent answered from Surrey's report is the typical confident wrong answer;
+    a missing specific word is the best evidence a bi-encoder has of it.
     """
-    terms = query_terms(question)
-    if not terms:
-        return 1.0
-    seen: set[str] = set()
-    for h in hits:
-        seen.update(_stem(w) for w in words(h.chunk.text))
-        seen.update(_stem(w) for w in words(h.document.title))
+
+    share: float
+    missing: tuple[str, ...] = ()
+
+
+def question_coverage(
+    question: str,
+    hits: Sequence[Hit],
+    weights: dict[str, float] | None = None,
+    alternatives: Sequence[str] = (),
+    unseen_weight: float | None = None,
+    known: frozenset[str] = frozenset(),
+) -> Coverage:
+    """:class:`Coverage` of ``question`` by ``hits``.
+
+    ``weights`` maps lower-case words to their IDF in the store (absent: 1);
+    ``unseen_weight`` is the IDF of a word found in no passage of the store.
+    ``alternatives`` are the vocabulary expansions searched for the question:
+    an acronym ("EHCPs", "CLA") counts as found when a passage uses one of
+    them ("education, health and care plan"). ``known`` holds the
+    vocabulary's acronyms (lower case): domain terms, never counted as a
+    missing name.
+    """
     weights = weights or {}
-    total = sum(weights.get(t, 1.0) for t in terms)
-    found = sum(weights.get(t, 1.0) for t in terms if _stem(t) in seen)
-    return found / total if total else 1.0
+    seen: set[str] = set()
+    blob_parts = []
+    for h in hits:
+        for text in (h.chunk.text, h.document.title):
+            seen.update(_stem(w) for w in words(text))
+            blob_parts.append(" ".join(_stem(w) for w in words(text)))
+    blob = " " + " ".join(blob_parts) + " "
+    alt_found = any(f" {' '.join(_stem(w) for w in words(a))} " in blob for a in alternatives if words(a))
+    stop = set(query_terms(question, keep_stopwords=True)) - set(query_terms(question))
+    total = found = 0.0
+    missing: list[str] = []
+    tokens = re.findall(r"[^\W_]+(?:['’][^\W_]+)*", question)
+    for i, tok in enumerate(tokens):
+        low = re.sub(r"['’]s$", "", tok.lower())
+        if any(ch.isdigit() for ch in low):
+            low = re.sub(r"(?<=\d)s$", "", low)  # "Year 10s", "the 1990s"
+        parts = words(low)
+        if not parts or low in stop or all(p in stop for p in parts):
+            continue
+        weight = max(weights.get(p, 1.0) for p in parts)
+        covered = all(_stem(p) in seen for p in parts)
+        acronym = len(tok) >= 2 and tok[:2].isupper()
+        if not covered and acronym and alt_found:
+            covered = True
+        total += weight
+        if covered:
+            found += weight
+            continue
+        if low in known or low.rstrip("s") in known:
+            continue
+        specific = (
+            (i > 0 and tok[0].isupper())
+            or any(ch.isdigit() for ch in tok)
+            or (unseen_weight is not None and weight >= unseen_weight - 1e-6)
+        )
+        if specific:
+            missing.append(tok)
+    return Coverage(found / total if total else 1.0, tuple(dict.fromkeys(missing)))
 
 
 def compose_answer(
@@ -104,11 +160,18 @@ def compose_answer(
     settings: Settings,
     also_searched: tuple[str, ...] = (),
     term_weights: dict[str, float] | None = None,
+    alternatives: Sequence[str] = (),
+    unseen_weight: float | None = None,
+    known: frozenset[str] = frozenset(),
 ) -> Answer:
     """Choose up to ``settings.answer_sentences`` cited sentences, or abstain.
 
-    Confidence = best sentence cosine + ``coverage_weight`` x term coverage
-    (:func:`term_coverage`); below ``abstain_threshold`` the answer abstains.
+    Confidence = best sentence cosine + ``coverage_weight`` x the weighted
+    share of question words found - ``missing_term_penalty`` if a specific
+    word (name, number, word unknown to the store) is found in no passage
+    (:func:`question_coverage`); below ``abstain_threshold`` the answer
+    abstains. ``term_weights``, ``alternatives``, ``unseen_weight`` and ``known`` are
+    passed to :func:`question_coverage`.
     """
     hits = tuple(hits)
     cands = candidate_sentences(hits)
@@ -127,13 +190,15 @@ def compose_answer(
         scores.append(float(c) + 0.15 * overlap - 0.01 * (n - 1))
     order = np.argsort(-np.asarray(scores), kind="stable")
     best_cos = float(cos.max())
-    coverage = term_coverage(question, hits, term_weights)
-    confidence = best_cos + settings.coverage_weight * coverage
+    cov = question_coverage(question, hits, term_weights, alternatives, unseen_weight, known)
+    confidence = best_cos + settings.coverage_weight * cov.share - settings.missing_term_penalty * bool(cov.missing)
     if confidence < settings.abstain_threshold:
+        not_found = f"; not found: {', '.join(cov.missing)}" if cov.missing else ""
         return Answer(
             question, (), hits, True, confidence, also_searched,
             reason=f"confidence {confidence:.2f} (best sentence {best_cos:.2f}, question words found "
-                   f"{coverage:.0%}) < {settings.abstain_threshold:.2f}",
+                   f"{cov.share:.0%}{not_found}) < {settings.abstain_threshold:.2f}",
+            missing=cov.missing,
         )
     chosen: list[AnswerSentence] = []
     chosen_sh: list[set] = []

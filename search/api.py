@@ -16,7 +16,9 @@ writes made by other processes through the store's generation counter.
 from __future__ import annotations
 
 import logging
+import math
 import re
+import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +42,11 @@ log = logging.getLogger(__name__)
 #: would only spend time on it.
 MAX_QUERY_CHARS = 2000
 MODES = ("hybrid", "dense", "bm25")
+#: Stores smaller than this do not treat "no passage has this word" as a
+#: sign that a question is off topic (see Engine.ask).
+UNSEEN_MIN_PASSAGES = 2000
+#: Pseudo-passages added to IDF counts (see Engine._idf).
+IDF_PRIOR_PASSAGES = 1000
 _SURROGATES = re.compile("[\ud800-\udfff]")
 
 
@@ -88,13 +95,16 @@ class Engine:
     def encode_query(self, text: str) -> np.ndarray:
         return self.embedder.encode([text])[0]
 
+    def vocabulary(self):
+        """The vocabulary in force: built-in + the store's file + the user's file."""
+        store_file = self.store.path / "vocabulary.json"
+        return load_vocabulary(str(store_file) if store_file.exists() else "", self.settings.vocabulary)
+
     def expand(self, query: str) -> Expansion:
         """Vocabulary expansion of ``query`` (built-in + store + user file)."""
         if not self.settings.expand_queries:
             return Expansion()
-        store_file = self.store.path / "vocabulary.json"
-        vocab = load_vocabulary(str(store_file) if store_file.exists() else "", self.settings.vocabulary)
-        return vocab.expand(query)
+        return self.vocabulary().expand(query)
 
     def _prepare(self, query: str, encode: bool = True) -> tuple[str, np.ndarray | None, Expansion]:
         """Clean the query, expand it, and encode it (with its synonyms) once."""
@@ -226,25 +236,42 @@ class Engine:
         with self.store.snapshot():  # one consistent state while an ingest commits
             hits = self._search_vec(question, qvec, k or self.settings.top_k, filters, expansion)
             weights = self.term_weights(question)
-        return compose_answer(question, qvec, hits, self.embedder, self.settings, expansion.shown, weights)
+            # A word no passage contains says "off topic" only when the store
+            # is big enough to have a vocabulary; in a five-document store
+            # most ordinary words are unseen.
+            n = self.store.conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
+            unseen = self._idf(0) if n >= UNSEEN_MIN_PASSAGES else None
+        return compose_answer(
+            question, qvec, hits, self.embedder, self.settings, expansion.shown, weights,
+            alternatives=expansion.synonyms + expansion.related, unseen_weight=unseen,
+            known=self.vocabulary().acronyms,
+        )
 
     def term_weights(self, text: str) -> dict[str, float]:
         """IDF of each query word in this store's passages (rare words weigh more)."""
-        import math
-
         from .lexical import query_terms, quote_term
 
-        n = max(1, self.store.info().chunks)
         out = {}
         for term in query_terms(text):
             try:
                 df = self.store.conn.execute(
                     "SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?", ("text : " + quote_term(term),)
                 ).fetchone()[0]
-            except Exception:  # an unmatchable token: treat as rare
+            except sqlite3.Error:  # an unmatchable token: treat as unseen
                 df = 0
-            out[term] = math.log((n + 1) / (df + 1)) + 1.0
+            out[term] = self._idf(df)
         return out
+
+    def _idf(self, df: int) -> float:
+        """Smoothed IDF of a word found in ``df`` passages of this store.
+
+        ``IDF_PRIOR_PASSAGES`` pseudo-passages are added to the count, so a
+        small store does not make every word it lacks look ten times rarer
+        than a common one; in a store of thousands of passages it changes
+        little.
+        """
+        n = self.store.conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
+        return math.log((n + IDF_PRIOR_PASSAGES + 1) / (df + 1)) + 1.0
 
     def close(self) -> None:
         self.store.close()

@@ -53,18 +53,24 @@ class Settings:
     )
     rrf_k: int = _setting(60, "Reciprocal-rank-fusion constant: higher flattens the rank curve.")
     dense_weight: float = _setting(1.0, "Weight of the dense (vector) ranking in fusion.")
-    lexical_weight: float = _setting(1.0, "Weight of the keyword (BM25) ranking in fusion.")
+    lexical_weight: float = _setting(1.25, "Weight of the keyword (BM25) ranking in fusion.")
     title_weight: float = _setting(
-        0.5,
+        2.0,
         "Weight of a document's title in keyword (BM25) ranking, relative to the passage text (1.0); 0 ignores titles.",
     )
-    per_doc_limit: int = _setting(2, "Most passages one document may place in the results.")
+    per_doc_limit: int = _setting(3, "Most passages one document may place in the results (0: no limit).")
     answer_sentences: int = _setting(3, "Most sentences in an extractive answer (2-4 reads well).")
     abstain_threshold: float = _setting(
-        0.85,
-        "Abstain when confidence (best sentence cosine + coverage_weight x share of the question's words found) is below this (calibrated in bench/QUALITY.md).",
+        1.24,
+        "Abstain when the answer confidence (best sentence cosine + coverage_weight x share of question words found - missing_term_penalty if a specific word is missing) is below this (calibrated in bench/QUALITY.md).",
     )
-    coverage_weight: float = _setting(0.5, "Weight of question-word coverage in the answer confidence.")
+    coverage_weight: float = _setting(
+        1.0, "Weight of the share of the question's words (IDF-weighted) found in the passages, in the answer confidence."
+    )
+    missing_term_penalty: float = _setting(
+        0.2,
+        "Subtracted from the answer confidence when a specific word of the question (a name, a number, a word the store has never seen) is in no retrieved passage.",
+    )
     max_file_mb: int = _setting(50, "Files larger than this many MiB are refused at ingest.")
     vocabulary: str = _setting(
         "",

@@ -170,12 +170,16 @@ class Answer:
     confidence: float
     also_searched: tuple[str, ...] = ()
     reason: str = ""
+    #: Specific words of the question (names, numbers, unknown words) that no
+    #: retrieved passage contains: shown with an abstention so the reader sees why.
+    missing: tuple[str, ...] = ()
 
     @property
     def text(self) -> str:
         """The answer as one paragraph with [n] markers after each sentence."""
         if self.abstained:
-            return "The sources do not answer this question clearly. The closest passages are listed below."
+            about = f" (nothing found about: {', '.join(self.missing)})" if self.missing else ""
+            return f"The sources do not answer this question clearly{about}. The closest passages are listed below."
         return " ".join(f"{s.text} [{s.ref}]" for s in self.sentences)
 
 

@@ -85,6 +85,11 @@ class Vocabulary:
             forms = [_pattern(f, re.IGNORECASE) for f in t.forms if len(f) > 5]
             self._matchers.append((t, acr, forms))
 
+    @property
+    def acronyms(self) -> frozenset[str]:
+        """Every acronym of the vocabulary, lower case ("ehcp", "pp+", "cic")."""
+        return frozenset(t.acronym.lower() for t in self.terms)
+
     @classmethod
     def load(cls, *paths: Path) -> "Vocabulary":
         """The built-in vocabulary plus any user files (later files add terms)."""

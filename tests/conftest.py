@@ -149,3 +149,20 @@ def ui_store_copy(ui_store, tmp_path):
     dest = tmp_path / "store"
     shutil.copytree(ui_store, dest)
     return dest
+
+
+@pytest.fixture(scope="session")
+def edu_engine(starter_store, tmp_path_factory, real_embedder):
+    """The teachers' store: starter corpus + all of ../shared/data/edu, real model (built once)."""
+    from ingest.pipeline import Ingestor
+    from search.api import Engine
+    from search.settings import Settings
+    from search.store import Store
+
+    edu = shared_path("data", "edu")
+    home = tmp_path_factory.mktemp("edu") / "store"
+    shutil.copytree(starter_store, home)
+    settings = Settings(home=str(home))
+    report = Ingestor(Store.open(home), settings, real_embedder).ingest_paths([edu])
+    assert not report.failed, report.failed
+    return Engine.open(home, settings, embedder=real_embedder)

@@ -102,7 +102,8 @@ def highlighted(text: str, sentences: list[str]) -> str:
 
 def render_answer(answer) -> None:
     if answer.abstained:
-        st.warning("The sources don't answer this clearly. The closest passages are below, so you can judge.")
+        about = f" Nothing in them is about: {md(', '.join(answer.missing))}." if answer.missing else ""
+        st.warning(f"The sources don't answer this clearly.{about} The closest passages are below, so you can judge.")
     else:
         body = " ".join(f'{esc(s.text)} <a href="#source-{s.ref}" class="eq-ref">[{s.ref}]</a>'
                         for s in answer.sentences)
