@@ -23,7 +23,7 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from search.embedding import Embedder, load_embedder
+from search.embedding import Embedder, SentenceTransformerEmbedder, export_onnx, load_embedder, onnx_folder, want_bf16
 from search.errors import EquisearchError, ExtractionError, StoreMismatch
 from search.settings import Settings
 from search.store import DB_NAME, NewDocument, Store
@@ -203,7 +203,8 @@ class Ingestor:
         self.store = store
         self.settings = settings
         self._embedder = embedder
-        self.index = index or VectorIndex(store)
+        self.index = index or VectorIndex(store, settings)
+        store.new_vector_dtype = settings.vector_dtype
         self._manifests: dict[Path, dict[str, dict]] = {}
         self._pending: list[_Pending] = []
         self.batch_chunks = max(1, settings.batch_size) * 4
@@ -211,7 +212,7 @@ class Ingestor:
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
-            self._embedder = load_embedder(self.settings.model)
+            self._embedder = _ingest_embedder(self.settings)
         return self._embedder
 
     @property
@@ -276,7 +277,24 @@ class Ingestor:
             self._pending.clear()
             self.index.save()
             self.store.release_write_lock()
+        self.export_query_encoder()
         return IngestReport([results[i] for i in sorted(results)])
+
+    def export_query_encoder(self) -> None:
+        """Write the store's ONNX query encoder if it is missing (once, ~3 s).
+
+        Done here because torch is already loaded by the ingest; searches
+        from a fresh process then never import it. A failure only costs
+        search speed: it is logged and searches fall back to torch.
+        """
+        if self.settings.query_encoder == "torch" or not isinstance(self._embedder, SentenceTransformerEmbedder):
+            return
+        if (onnx_folder(self.store.path) / "encoder.json").exists():
+            return
+        try:
+            export_onnx(self._embedder.name, self.store.path)
+        except (EquisearchError, OSError) as exc:
+            log.warning("could not export the ONNX query encoder (%s): searches will load torch", exc)
 
     def _drain(self, outcome) -> list[tuple[object, ItemResult]]:
         """Results ready now: a final result, or what a full batch flushed."""
@@ -519,6 +537,13 @@ class Ingestor:
         )
 
 
+def _ingest_embedder(settings: Settings) -> Embedder:
+    """The passage encoder: bf16 where the CPU computes it natively (setting ingest_bf16)."""
+    if want_bf16(settings.ingest_bf16):
+        return load_embedder(settings.model, bf16=True)
+    return load_embedder(settings.model)
+
+
 def with_embedding_hashes(chunks: list, inputs: list[str]) -> list:
     """Key each passage by the hash of what the model reads, so a re-ingest
     re-uses a stored vector only when that input is unchanged."""
@@ -564,8 +589,8 @@ def rebuild_store(
     error leaves the old store exactly as it was. Sources are not re-read, so
     web pages that have since gone still rebuild.
     """
-    embedder = embedder or load_embedder(settings.model)
-    index = VectorIndex(store)
+    embedder = embedder or _ingest_embedder(settings)
+    index = VectorIndex(store, settings)
     store.acquire_write_lock()
     try:
         docs = store.documents()

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from .answer import compose_answer
-from .embedding import Embedder, load_embedder
+from .embedding import Embedder, load_embedder, query_embedder
 from .errors import QueryError
 from .hybrid import Candidate, convex_fusion, diversify, reciprocal_rank_fusion
 from .lexical import build_match
@@ -55,7 +55,7 @@ class Engine:
     def __init__(self, store: Store, settings: Settings, embedder: Embedder | None = None):
         self.store = store
         self.settings = settings
-        self.index = VectorIndex(store)
+        self.index = VectorIndex(store, settings)
         self._embedder = embedder
 
     @classmethod
@@ -80,7 +80,13 @@ class Engine:
         recorded in the store wins over ``settings.model``.
         """
         if self._embedder is None:
-            self._embedder = load_embedder(self.store.get_meta("model") or self.settings.model)
+            # onnxruntime when the store's exported encoder is there (no torch
+            # import: fast cold start), sentence-transformers otherwise.
+            model = self.store.get_meta("model") or self.settings.model
+            self._embedder = query_embedder(
+                self.store.path, model, self.settings.query_encoder,
+                dim=int(self.store.get_meta("dim", "0") or 0), fallback=lambda: load_embedder(model),
+            )
         return self._embedder
 
     def encode_query(self, text: str) -> np.ndarray:
@@ -180,11 +186,7 @@ class Engine:
         missing = [c for c in chosen if c.dense is None]
         if not missing:
             return
-        marks = ",".join("?" * len(missing))
-        rows = self.store.conn.execute(
-            f"SELECT chunk_id, vec FROM vectors WHERE chunk_id IN ({marks})", [c.chunk_id for c in missing]
-        ).fetchall()
-        vecs = {r[0]: np.frombuffer(r[1], dtype=np.float32) for r in rows}
+        vecs = self.store.vectors_by_ids([c.chunk_id for c in missing])
         for c in missing:
             if c.chunk_id in vecs:
                 c.dense = float(vecs[c.chunk_id] @ qvec)

@@ -66,6 +66,23 @@ class Settings:
         "Extra vocabulary file (JSON, as search/data/vocabulary.json) of acronyms and synonyms; a vocabulary.json in the store directory is read too.",
     )
     expand_queries: int = _setting(1, "1: expand queries with the UK-education vocabulary (acronym <-> full form); 0: off.")
+    query_encoder: str = _setting(
+        "auto",
+        "How queries are encoded: auto/onnx (onnxruntime with the model exported to the store's query-encoder/ folder: fast cold start, same vectors; falls back to torch if export fails) or torch (sentence-transformers).",
+    )
+    ingest_bf16: str = _setting(
+        "auto",
+        "Run the model in bfloat16 while ingesting: auto (only where the CPU has avx512_bf16 or AMX: ~2x passages/s, SciFact nDCG@10 within 0.005 of fp32, bench/RESULTS.md), 1 or 0.",
+    )
+    ann_threshold: int = _setting(
+        200000,
+        "Vectors above which search switches from exact (flat) to an approximate IVF index (recall@10 >= 0.98 measured in bench/RESULTS.md).",
+    )
+    ann_nprobe: int = _setting(32, "IVF lists searched per query (higher: better recall, slower).")
+    vector_dtype: str = _setting(
+        "float16",
+        "How new stores keep vectors in SQLite: float16 (half the size, same rankings, bench/RESULTS.md) or float32. Existing stores keep theirs.",
+    )
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides) -> "Settings":

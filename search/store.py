@@ -39,6 +39,12 @@ log = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
 DB_NAME = "equisearch.db"
 
+#: How a new store keeps its vectors (meta ``vector_dtype``). float16 halves
+#: the database and the rankings do not change (bench/RESULTS.md); stores
+#: written before this key existed hold float32 blobs and keep them.
+VECTOR_DTYPES = ("float16", "float32")
+DEFAULT_VECTOR_DTYPE = "float16"
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
@@ -214,6 +220,9 @@ class Store:
         self.readonly = readonly
         self._local = threading.local()
         self._lock_fd: int | None = None
+        #: dtype a store without vectors will use for its first write
+        #: (Settings.vector_dtype; set by the ingest pipeline).
+        self.new_vector_dtype = DEFAULT_VECTOR_DTYPE
 
     # -- opening ---------------------------------------------------------
     @classmethod
@@ -332,6 +341,21 @@ class Store:
     def get_meta(self, key: str, default: str | None = None) -> str | None:
         row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return row[0] if row else default
+
+    def vector_dtype(self) -> str:
+        """How this store's vector blobs are encoded: ``float16`` or ``float32``.
+
+        Recorded in ``meta`` with the first vectors written; a store that has
+        vectors but no record predates the key and holds float32.
+        """
+        recorded = self.get_meta("vector_dtype")
+        if recorded in VECTOR_DTYPES:
+            return recorded
+        has_vectors = self.conn.execute("SELECT 1 FROM vectors LIMIT 1").fetchone() is not None
+        return "float32" if has_vectors else self.new_vector_dtype
+
+    def _decode(self, blob: bytes, dtype: str) -> np.ndarray:
+        return np.frombuffer(blob, dtype=np.float16 if dtype == "float16" else np.float32).astype(np.float32)
 
     def generation(self) -> int:
         """Counter bumped by every write: readers compare it to what they loaded."""
@@ -460,7 +484,18 @@ class Store:
             "SELECT c.text_hash, v.vec FROM chunks c JOIN vectors v ON v.chunk_id = c.id WHERE c.doc_id = ?",
             (doc_id,),
         )
-        return {h: np.frombuffer(b, dtype=np.float32) for h, b in rows}
+        dtype = self.vector_dtype()
+        return {h: self._decode(b, dtype) for h, b in rows}
+
+    def vectors_by_ids(self, ids: Sequence[int]) -> dict[int, np.ndarray]:
+        """Stored vectors (float32) of these chunk ids."""
+        dtype = self.vector_dtype()
+        out: dict[int, np.ndarray] = {}
+        for part in _batches(list(ids), 500):
+            marks = ",".join("?" * len(part))
+            for cid, blob in self.conn.execute(f"SELECT chunk_id, vec FROM vectors WHERE chunk_id IN ({marks})", part):
+                out[cid] = self._decode(blob, dtype)
+        return out
 
     def write_document(
         self,
@@ -526,13 +561,19 @@ class Store:
             self._bump_generation(conn)
         return WriteResult(doc_id, tuple(added), tuple(removed))
 
-    @staticmethod
     def insert_chunks(
-        conn: sqlite3.Connection, doc_id: int, chunks: Sequence[NewChunk], vectors: np.ndarray
+        self, conn: sqlite3.Connection, doc_id: int, chunks: Sequence[NewChunk], vectors: np.ndarray
     ) -> list[int]:
-        """Insert passages and their vectors inside the caller's transaction."""
+        """Insert passages and their vectors inside the caller's transaction.
+
+        Vectors are encoded in the store's :meth:`vector_dtype`, recorded in
+        ``meta`` by the first write; all rows of one document go in with one
+        ``executemany`` per table.
+        """
+        dtype = self.vector_dtype()
+        conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('vector_dtype', ?)", (dtype,))
+        vecs = np.ascontiguousarray(vectors, dtype=np.float16 if dtype == "float16" else np.float32)
         added = []
-        vecs = np.ascontiguousarray(vectors, dtype=np.float32)
         for i, ch in enumerate(chunks):
             cur = conn.execute(
                 "INSERT INTO chunks(doc_id, ord, text, char_start, char_end, page_start, page_end,"
@@ -542,8 +583,9 @@ class Store:
                     ch.t_start, ch.t_end, ch.speaker, ch.section, ch.text_hash,
                 ),
             )
-            conn.execute("INSERT INTO vectors(chunk_id, vec) VALUES (?, ?)", (cur.lastrowid, vecs[i].tobytes()))
             added.append(cur.lastrowid)
+        conn.executemany("INSERT INTO vectors(chunk_id, vec) VALUES (?, ?)",
+                         [(cid, vecs[i].tobytes()) for i, cid in enumerate(added)])
         return added
 
     def record_builder(self, conn: sqlite3.Connection, model: str, dim: int, chunking: str) -> None:
@@ -589,6 +631,7 @@ class Store:
     def iter_vectors(self, batch: int = 20000) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Yield (ids, vectors) in batches, in chunk id order."""
         dim = int(self.get_meta("dim", "0") or 0)
+        dtype = np.float16 if self.vector_dtype() == "float16" else np.float32
         last = -1
         while True:
             rows = self.conn.execute(
@@ -597,7 +640,8 @@ class Store:
             if not rows:
                 return
             ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-            vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), dim)
+            vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype=dtype).reshape(len(rows), dim)
+            vecs = np.ascontiguousarray(vecs, dtype=np.float32)
             last = int(ids[-1])
             yield ids, vecs
 
