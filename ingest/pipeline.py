@@ -17,6 +17,7 @@ import datetime as _dt
 import json
 import logging
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -257,20 +258,20 @@ class Ingestor:
         self.store.acquire_write_lock()
         try:
             # Files are read and cleaned a window at a time so that furniture
-            # repeated across one site's pages can be seen and removed.
-            for start in range(0, len(items), WINDOW):
-                loaded = []
-                for i, (path, explicit) in enumerate(items[start : start + WINDOW], start=start):
-                    outcome = self._load_file(path, explicit, overrides or {}, tag=i)
-                    if isinstance(outcome, ItemResult):
-                        finish(i, outcome)
-                    else:
-                        loaded.append(outcome)
-                for item in _remove_site_furniture(loaded):
-                    result = self.queue(item.uri, item.chash, item.extracted, item.meta, existing=item.existing,
-                                        source=item.source, tag=item.tag, clean_text=False)
-                    for tag, res in ([(item.tag, result)] if result is not None else self._drain(None)):
-                        finish(tag, res)
+            # repeated across one site's pages can be seen and removed. The
+            # next window is read on a worker thread while this one is
+            # embedded: parsing (pypdf, trafilatura) overlaps the model.
+            def load_window(start: int) -> list:
+                return [(i, self._load_file(path, explicit, overrides or {}, tag=i))
+                        for i, (path, explicit) in enumerate(items[start : start + WINDOW], start=start)]
+
+            starts = list(range(0, len(items), WINDOW))
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-read") as reader:
+                ahead = reader.submit(load_window, starts[0]) if starts else None
+                for k in range(len(starts)):
+                    outcomes = ahead.result()
+                    ahead = reader.submit(load_window, starts[k + 1]) if k + 1 < len(starts) else None
+                    self._embed_window(outcomes, finish)
             for tag, result in self.flush():
                 finish(tag, result)
         finally:
@@ -279,6 +280,20 @@ class Ingestor:
             self.store.release_write_lock()
         self.export_query_encoder()
         return IngestReport([results[i] for i in sorted(results)])
+
+    def _embed_window(self, outcomes: list, finish) -> None:
+        """Queue one window's loaded files for embedding (flushing full batches)."""
+        loaded = []
+        for i, outcome in outcomes:
+            if isinstance(outcome, ItemResult):
+                finish(i, outcome)
+            else:
+                loaded.append(outcome)
+        for item in _remove_site_furniture(loaded):
+            result = self.queue(item.uri, item.chash, item.extracted, item.meta, existing=item.existing,
+                                source=item.source, tag=item.tag, clean_text=False)
+            for tag, res in ([(item.tag, result)] if result is not None else self._drain(None)):
+                finish(tag, res)
 
     def export_query_encoder(self) -> None:
         """Write the store's ONNX query encoder if it is missing (once, ~3 s).

@@ -75,7 +75,7 @@ class Settings:
         "Run the model in bfloat16 while ingesting: auto (only where the CPU has avx512_bf16 or AMX: ~2x passages/s, SciFact nDCG@10 within 0.005 of fp32, bench/RESULTS.md), 1 or 0.",
     )
     ann_threshold: int = _setting(
-        200000,
+        50000,
         "Vectors above which search switches from exact (flat) to an approximate IVF index (recall@10 >= 0.98 measured in bench/RESULTS.md).",
     )
     ann_nprobe: int = _setting(32, "IVF lists searched per query (higher: better recall, slower).")
