@@ -26,7 +26,7 @@ from .answer import compose_answer
 from .embedding import Embedder, load_embedder, query_embedder
 from .errors import QueryError
 from .hybrid import Candidate, convex_fusion, diversify, reciprocal_rank_fusion
-from .lexical import build_match
+from .lexical import build_match, query_terms
 from .settings import Settings
 from .store import Store
 from .types import Answer, Citation, Filters, Hit
@@ -39,6 +39,14 @@ log = logging.getLogger(__name__)
 #: would only spend time on it.
 MAX_QUERY_CHARS = 2000
 MODES = ("hybrid", "dense", "bm25")
+
+#: Most passages a keyword query may make FTS5 score. FTS5 computes BM25 for
+#: every row an OR query matches; in a large store one common word can match
+#: 100k rows and cost more than everything else in a search. Above this
+#: budget the commonest query words are left out of the keyword query (the
+#: rarest always stays); they carry the least BM25 weight anyway. Stores
+#: smaller than the budget are never affected.
+LEXICAL_ROW_BUDGET = 20_000
 
 
 @dataclass(frozen=True)
@@ -142,7 +150,7 @@ class Engine:
             allowed = self.store.chunk_ids_matching(filters)
         dense = [] if mode == "bm25" else self.index.search(qvec, max(s.dense_candidates, k), allowed)
         extra = (expansion.synonyms + expansion.related) if expansion else ()
-        match = build_match(query, extra)
+        match = build_match(self._affordable_terms(query), extra)
         lexical = self.store.fts_search(match, max(s.lexical_candidates, k), filters) if match and mode != "dense" else []
         if s.fusion == "convex":
             fused = convex_fusion(dense, lexical, dense_weight=s.dense_weight, lexical_weight=s.lexical_weight)
@@ -180,6 +188,28 @@ class Engine:
                 )
             )
         return hits
+
+    def _affordable_terms(self, query: str) -> str:
+        """``query`` without its commonest words when they would cost too much.
+
+        Words are kept rarest first while the passages they match add up to
+        at most :data:`LEXICAL_ROW_BUDGET`; see there.
+        """
+        if self.index.ntotal <= LEXICAL_ROW_BUDGET:
+            return query
+        terms = query_terms(query) or query_terms(query, keep_stopwords=True)
+        if len(terms) < 2:
+            return query
+        counts = self.store.term_doc_counts(terms)
+        keep, spent = [], 0
+        for term in sorted(terms, key=lambda t: counts.get(t, 0)):
+            if keep and spent + counts.get(term, 0) > LEXICAL_ROW_BUDGET:
+                break
+            keep.append(term)
+            spent += counts.get(term, 0)
+        if len(keep) < len(terms):
+            log.debug("keyword query %r: left out common %s", query, [t for t in terms if t not in keep])
+        return " ".join(t for t in terms if t in keep)
 
     def _fill_dense_scores(self, chosen: list[Candidate], chunks, qvec: np.ndarray) -> None:
         """Give keyword-only hits their cosine too, from the stored vectors."""

@@ -680,6 +680,38 @@ class Store:
         return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
 
     # -- keyword search --------------------------------------------------
+    def term_doc_counts(self, terms: Sequence[str]) -> dict[str, int]:
+        """Passages containing each query term (after Porter stemming).
+
+        Used to keep very common words out of large stores' keyword queries:
+        FTS5 scores every row an OR query matches, so one word found in a
+        tenth of a million passages costs more than the whole dense search.
+        Terms are stemmed by FTS5 itself (a TEMP table with the same
+        tokenizer) and looked up in an ``fts5vocab`` view, so nothing is
+        written to the store.
+        """
+        terms = [t for t in dict.fromkeys(terms) if t]
+        if not terms:
+            return {}
+        conn = self.conn
+        if not getattr(self._local, "vocab_ready", False):
+            conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_tokens USING fts5("
+                         "text, tokenize='porter unicode61 remove_diacritics 2')")
+            conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_tokens_v USING fts5vocab(temp, query_tokens, instance)")
+            conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.chunks_fts_v USING fts5vocab(main, chunks_fts, row)")
+            self._local.vocab_ready = True
+        conn.executemany("INSERT INTO temp.query_tokens(rowid, text) VALUES (?, ?)", list(enumerate(terms, start=1)))
+        try:
+            stems: dict[int, str] = {}
+            for doc, term in conn.execute("SELECT doc, term FROM temp.query_tokens_v"):
+                stems.setdefault(doc, term)
+        finally:
+            conn.execute("DELETE FROM temp.query_tokens")
+        wanted = sorted(set(stems.values()))
+        marks = ",".join("?" * len(wanted))
+        df = dict(conn.execute(f"SELECT term, doc FROM temp.chunks_fts_v WHERE term IN ({marks})", wanted).fetchall()) if wanted else {}
+        return {t: int(df.get(stems.get(i, ""), 0)) for i, t in enumerate(terms, start=1)}
+
     def fts_search(self, match: str, limit: int, filters: Filters | None = None) -> list[tuple[int, float]]:
         """Run an already-escaped FTS5 MATCH expression; (chunk id, bm25) best first.
 
