@@ -53,7 +53,7 @@ def onnx_dir(work: Path) -> Path:
 def build_store(path: Path, n: int, data: dict, settings, log=print) -> dict:
     """Write n chunks (reuse scheme) into a fresh store and build its index."""
     from search.embedding import ONNX_DIR
-    from search.store import NewChunk, Store, now_iso
+    from search.store import Store, now_iso
     from search.text import content_hash
     from search.vectors import VectorIndex
 
@@ -64,21 +64,31 @@ def build_store(path: Path, n: int, data: dict, settings, log=print) -> dict:
     t0 = time.perf_counter()
     conn = store.conn
     now = now_iso()
-    batch_docs = 100
-    for start, texts, vecs in __import__("bench.scale_data", fromlist=["x"]).scaled_batches(data, n, batch=DOC_CHUNKS * batch_docs):
+    dtype_name = store.vector_dtype()  # decided before the first vector is written
+    dtype = np.float16 if dtype_name == "float16" else np.float32
+    from bench.scale_data import scaled_batches
+
+    # Bulk rows with explicit ids (what Store.insert_chunks writes, minus
+    # its per-row round trips); FTS5 is filled by the store's own triggers.
+    for start, texts, vecs in scaled_batches(data, n, batch=DOC_CHUNKS * 200):
         with store.transaction() as c:
-            for d in range(0, len(texts), DOC_CHUNKS):
-                cid = start + d
-                cur = c.execute(
-                    "INSERT INTO documents(uri, title, site, kind, content_hash, text_hash, text, added_at, updated_at)"
-                    " VALUES (?,?,?,?,?,?,?,?,?)",
-                    (f"reuters:{cid}", f"Reuters passages {cid}", "Reuters", "article", str(cid), str(cid), "", now, now),
-                )
-                part = texts[d : d + DOC_CHUNKS]
-                chunks = [NewChunk(t, 0, len(t), content_hash(t)) for t in part]
-                store.insert_chunks(c, cur.lastrowid, chunks, vecs[d : d + DOC_CHUNKS])
-            if start == 0:
-                store.record_builder(c, MODEL, vecs.shape[1], settings.chunking)
+            docs, chunks, blobs = [], [], []
+            for j, text in enumerate(texts):
+                cid = start + j + 1
+                doc_id = (start + j) // DOC_CHUNKS + 1
+                if (start + j) % DOC_CHUNKS == 0:
+                    docs.append((doc_id, f"reuters:{doc_id}", f"Reuters passages {doc_id}", "Reuters", "article",
+                                 str(doc_id), str(doc_id), "", now, now))
+                chunks.append((cid, doc_id, (start + j) % DOC_CHUNKS, text, 0, len(text), content_hash(text)))
+                blobs.append((cid, vecs[j].astype(dtype).tobytes()))
+            c.executemany("INSERT INTO documents(id, uri, title, site, kind, content_hash, text_hash, text, added_at,"
+                          " updated_at) VALUES (?,?,?,?,?,?,?,?,?,?)", docs)
+            c.executemany("INSERT INTO chunks(id, doc_id, ord, text, char_start, char_end, text_hash)"
+                          " VALUES (?,?,?,?,?,?,?)", chunks)
+            c.executemany("INSERT INTO vectors(chunk_id, vec) VALUES (?, ?)", blobs)
+            c.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('vector_dtype', ?)", (dtype_name,))
+        if start and start % 200_000 == 0:
+            log(f"    {start} rows, {time.perf_counter() - t0:.0f} s")
     sqlite_s = time.perf_counter() - t0
     with store.transaction() as c:
         store.record_builder(c, MODEL, 384, settings.chunking)

@@ -34,7 +34,7 @@ def machine_line() -> str:
                 break
     except OSError:
         pass
-    versions = ", ".join(f"{p} {_version(p)}" for p in ("torch", "sentence-transformers", "faiss-cpu", "numpy"))
+    versions = ", ".join(f"{p} {_version(p)}" for p in ("torch", "sentence-transformers", "onnxruntime", "faiss-cpu", "numpy"))
     return (f"Measured {dt.date.today().isoformat()} on {os.cpu_count()} cores ({cpu or platform.machine()}), "
             f"Python {platform.python_version()}; {versions}.")
 

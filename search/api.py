@@ -41,12 +41,14 @@ MAX_QUERY_CHARS = 2000
 MODES = ("hybrid", "dense", "bm25")
 
 #: Most passages a keyword query may make FTS5 score. FTS5 computes BM25 for
-#: every row an OR query matches; in a large store one common word can match
-#: 100k rows and cost more than everything else in a search. Above this
-#: budget the commonest query words are left out of the keyword query (the
-#: rarest always stays); they carry the least BM25 weight anyway. Stores
-#: smaller than the budget are never affected.
-LEXICAL_ROW_BUDGET = 20_000
+#: every row an OR query matches (~4-17 us a row here): in a 100k-chunk store
+#: "trade deficit widens" matched 17k rows and took 210 ms, "deficit widens"
+#: (3k rows) 54 ms, "widens" (300 rows) 1 ms. Above this budget the
+#: commonest query words are left out of the keyword query (the rarest
+#: always stays); they carry the least BM25 weight anyway, and the dense
+#: side still reads the whole query. Stores smaller than the budget are never
+#: affected (bench/RESULTS.md measures the keyword top-10 overlap).
+LEXICAL_ROW_BUDGET = 2_000
 
 
 @dataclass(frozen=True)
