@@ -67,6 +67,9 @@ def main() -> None:
                        cwd=ROOT, capture_output=True)
     torch_env = {**env, "EQUISEARCH_QUERY_ENCODER": "torch"}
     rows = []
+    # The floor: a bare interpreter start on this machine, in this run.
+    bare_s, _ = timed([sys.executable, "-c", "pass"], env, args.repeat)
+    rows.append(("bare `python -c pass` (the floor)", f"{bare_s:.2f}", "-", "-"))
     help_s, _ = timed(cli + ["--help"], env, args.repeat)
     rows.append(("`equisearch --help`", f"{help_s:.2f}", "-", "<= 0.3"))
     stores = [(store, "starter corpus")]
