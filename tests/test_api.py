@@ -119,6 +119,8 @@ def test_large_store_keyword_query_leaves_out_common_words(tmp_path, monkeypatch
         {"pupil": 13, "zebras": 1, "schools": 12, "nothing": 0}  # Porter stems, as FTS5 indexes them
     assert engine._affordable_terms("pupils zebra") == "pupils zebra"  # small store: untouched
     monkeypatch.setattr(search.api, "LEXICAL_ROW_BUDGET", 5)
+    assert engine._affordable_terms("pupils zebra") == "pupils zebra"  # under LEXICAL_BUDGET_FROM: untouched
+    monkeypatch.setattr(search.api, "LEXICAL_BUDGET_FROM", 10)
     assert engine._affordable_terms("pupils zebra") == "zebra"
     assert engine._affordable_terms("pupils school") == "school"  # the rarer of two common words stays
     hits = engine.search("pupils zebra", k=3, mode="bm25").hits
