@@ -76,7 +76,7 @@ class Settings:
     )
     ann_threshold: int = _setting(
         50000,
-        "Vectors above which search switches from exact (flat) to an approximate IVF index (recall@10 >= 0.98 measured in bench/RESULTS.md).",
+        "Vectors above which search switches from exact (flat) search to an approximate IVF index (its recall@10 against exact search is measured in bench/RESULTS.md).",
     )
     ann_nprobe: int = _setting(32, "IVF lists searched per query (higher: better recall, slower).")
     vector_dtype: str = _setting(
