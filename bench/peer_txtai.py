@@ -8,12 +8,12 @@ OUT: {"index_seconds", "latency_ms": [...], "ranked": {qid: [doc ids]}, "version
 import json
 import sys
 import time
+from importlib.metadata import version as _version
 
 
 def main() -> None:
     src, dst = sys.argv[1], sys.argv[2]
     job = json.load(open(src))
-    import txtai
     from txtai import Embeddings
 
     emb = Embeddings(path=job["model"], content=True, hybrid=job["hybrid"])
@@ -30,7 +30,7 @@ def main() -> None:
     import torch
 
     json.dump({"index_seconds": index_s, "latency_ms": lat, "ranked": ranked,
-               "versions": {"txtai": getattr(txtai, "__version__", "?"), "torch": torch.__version__}}, open(dst, "w"))
+               "versions": {"txtai": _version("txtai"), "torch": torch.__version__}}, open(dst, "w"))
 
 
 if __name__ == "__main__":

@@ -70,7 +70,7 @@ class VectorIndex:
     def __init__(self, store: Store, settings=None):
         self.store = store
         self.threshold = int(getattr(settings, "ann_threshold", 50_000))
-        self.nprobe = int(getattr(settings, "ann_nprobe", 32))
+        self.nprobe = int(getattr(settings, "ann_nprobe", 128))
         self.path = store.path / INDEX_NAME
         self.sidecar = store.path / SIDECAR_NAME
         self._index = None
