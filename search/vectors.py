@@ -16,10 +16,11 @@ Two index shapes, chosen by size (setting ``ann_threshold``):
   are assigned to ``nlist`` k-means cells and a query scans ``ann_nprobe`` of
   them. IVF rather than HNSW because the store replaces and removes passages
   (re-ingest of a changed file, ``equisearch remove``): IVF supports
-  ``remove_ids`` and adding to a trained index, HNSW supports neither, and
-  HNSW took 454 s to build at 1M vectors on 2 cores against well under a
-  minute for IVF. fp16 codes halve memory and bandwidth with recall@10
-  >= 0.998 against float32 (bench/RESULTS.md has the measured recall).
+  ``remove_ids`` and adding to a trained index, HNSW supports neither (and
+  took 454 s to build at 1M vectors here). fp16 codes halve memory and
+  bandwidth; bench/RESULTS.md has the measured recall@10 against exact
+  search and the nprobe trade-off (the default, 128, gives 0.98 at 100k
+  chunks; at 1M it falls short: see there).
 
 Adding documents never rebuilds the index: new vectors go into the trained
 cells. The index is trained once, when the store crosses the threshold or on
