@@ -36,12 +36,13 @@ def main() -> None:
 
     from ingest.pipeline import Ingestor
     from search.api import Engine
-    from search.embedding import load_embedder
+    from ingest.pipeline import _ingest_embedder
     from search.evaluate import load_eval
     from search.settings import Settings
     from search.store import Store
 
-    embedder = load_embedder()
+    # The shipped defaults: bf16 passages where the CPU has it, ONNX queries.
+    embedder = _ingest_embedder(Settings())
     t0 = time.perf_counter()
     embedder.encode(["warm up"])
     load_s = time.perf_counter() - t0
@@ -55,7 +56,7 @@ def main() -> None:
         passages = report.passages
         failed = [(Path(r.source).name, r.reason) for r in report.failed]
 
-        engine = Engine(store, settings, embedder)
+        engine = Engine(store, settings)  # queries through the exported ONNX encoder
         questions = [i.question for i in load_eval(ROOT / "tests" / "data" / "starter_questions.jsonl")]
         dev = ROOT.parent / "shared" / "dev-eval" / "seeds.jsonl"
         if dev.exists():
@@ -74,6 +75,8 @@ def main() -> None:
 
     rows = [
         ("model load + first encode (s)", f"{load_s:.1f}"),
+        ("passage encoder / query encoder", f"{'bf16' if getattr(embedder, 'bf16', False) else 'fp32'} torch / "
+                                            f"{type(engine.embedder).__name__}"),
         ("sources ingested / failed", f"{report.counts['added']} / {len(failed)}"),
         ("passages", f"{passages}"),
         ("ingest wall time (s)", f"{ingest_s:.1f}"),

@@ -34,8 +34,12 @@ def machine_line() -> str:
                 break
     except OSError:
         pass
-    versions = ", ".join(f"{p} {_version(p)}" for p in ("torch", "sentence-transformers", "faiss-cpu", "numpy"))
-    return (f"Measured {dt.date.today().isoformat()} on {os.cpu_count()} cores ({cpu or platform.machine()}), "
+    versions = ", ".join(f"{p} {_version(p)}" for p in ("torch", "sentence-transformers", "onnxruntime", "faiss-cpu", "numpy"))
+    # The machine is shared: the load average says how much the figures
+    # were squeezed by other work (2 cores: anything above 2 means waiting).
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    return (f"Measured {dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')} on {os.cpu_count()} cores "
+            f"({cpu or platform.machine()}), load average {load}, "
             f"Python {platform.python_version()}; {versions}.")
 
 

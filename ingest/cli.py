@@ -404,7 +404,7 @@ def remove(c: Context, source) -> None:
 
     store = Store.open(c.home, create=False)
     store.acquire_write_lock()
-    index = VectorIndex(store)
+    index = VectorIndex(store, c.settings)
     missing = []
     try:
         for s in source:
@@ -483,7 +483,7 @@ def rebuild(c: Context, index_only) -> None:
     if index_only:
         store.acquire_write_lock()
         try:
-            n = VectorIndex(store).rebuild()
+            n = VectorIndex(store, c.settings).rebuild()
         finally:
             store.release_write_lock()
         click.echo(f"rebuilt vector index: {n} vectors")

@@ -17,13 +17,14 @@ import datetime as _dt
 import json
 import logging
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from search.embedding import Embedder, load_embedder
+from search.embedding import Embedder, SentenceTransformerEmbedder, export_onnx, load_embedder, onnx_folder, want_bf16
 from search.errors import EquisearchError, ExtractionError, StoreMismatch
 from search.settings import Settings
 from search.store import DB_NAME, NewDocument, Store
@@ -210,7 +211,8 @@ class Ingestor:
         self.store = store
         self.settings = settings
         self._embedder = embedder
-        self.index = index or VectorIndex(store)
+        self.index = index or VectorIndex(store, settings)
+        store.new_vector_dtype = settings.vector_dtype
         self._manifests: dict[Path, dict[str, dict]] = {}
         self._pending: list[_Pending] = []
         self.batch_chunks = max(1, settings.batch_size) * 4
@@ -218,7 +220,7 @@ class Ingestor:
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
-            self._embedder = load_embedder(self.settings.model)
+            self._embedder = _ingest_embedder(self.settings)
         return self._embedder
 
     @property
@@ -263,27 +265,58 @@ class Ingestor:
         self.store.acquire_write_lock()
         try:
             # Files are read and cleaned a window at a time so that furniture
-            # repeated across one site's pages can be seen and removed.
-            for start in range(0, len(items), WINDOW):
-                loaded = []
-                for i, (path, explicit) in enumerate(items[start : start + WINDOW], start=start):
-                    outcome = self._load_file(path, explicit, overrides or {}, tag=i)
-                    if isinstance(outcome, ItemResult):
-                        finish(i, outcome)
-                    else:
-                        loaded.append(outcome)
-                for item in _remove_site_furniture(loaded):
-                    result = self.queue(item.uri, item.chash, item.extracted, item.meta, existing=item.existing,
-                                        source=item.source, tag=item.tag, clean_text=False)
-                    for tag, res in ([(item.tag, result)] if result is not None else self._drain(None)):
-                        finish(tag, res)
+            # repeated across one site's pages can be seen and removed. The
+            # next window is read on a worker thread while this one is
+            # embedded: parsing (pypdf, trafilatura) overlaps the model.
+            def load_window(start: int) -> list:
+                return [(i, self._load_file(path, explicit, overrides or {}, tag=i))
+                        for i, (path, explicit) in enumerate(items[start : start + WINDOW], start=start)]
+
+            starts = list(range(0, len(items), WINDOW))
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-read") as reader:
+                ahead = reader.submit(load_window, starts[0]) if starts else None
+                for k in range(len(starts)):
+                    outcomes = ahead.result()
+                    ahead = reader.submit(load_window, starts[k + 1]) if k + 1 < len(starts) else None
+                    self._embed_window(outcomes, finish)
             for tag, result in self.flush():
                 finish(tag, result)
         finally:
             self._pending.clear()
             self.index.save()
             self.store.release_write_lock()
+        self.export_query_encoder()
         return IngestReport([results[i] for i in sorted(results)])
+
+    def _embed_window(self, outcomes: list, finish) -> None:
+        """Queue one window's loaded files for embedding (flushing full batches)."""
+        loaded = []
+        for i, outcome in outcomes:
+            if isinstance(outcome, ItemResult):
+                finish(i, outcome)
+            else:
+                loaded.append(outcome)
+        for item in _remove_site_furniture(loaded):
+            result = self.queue(item.uri, item.chash, item.extracted, item.meta, existing=item.existing,
+                                source=item.source, tag=item.tag, clean_text=False)
+            for tag, res in ([(item.tag, result)] if result is not None else self._drain(None)):
+                finish(tag, res)
+
+    def export_query_encoder(self) -> None:
+        """Write the store's ONNX query encoder if it is missing (once, ~3 s).
+
+        Done here because torch is already loaded by the ingest; searches
+        from a fresh process then never import it. A failure only costs
+        search speed: it is logged and searches fall back to torch.
+        """
+        if self.settings.query_encoder == "torch" or not isinstance(self._embedder, SentenceTransformerEmbedder):
+            return
+        if (onnx_folder(self.store.path) / "encoder.json").exists():
+            return
+        try:
+            export_onnx(self._embedder.name, self.store.path)
+        except (EquisearchError, OSError) as exc:
+            log.warning("could not export the ONNX query encoder (%s): searches will load torch", exc)
 
     def _drain(self, outcome) -> list[tuple[object, ItemResult]]:
         """Results ready now: a final result, or what a full batch flushed."""
@@ -552,6 +585,13 @@ class Ingestor:
         )
 
 
+def _ingest_embedder(settings: Settings) -> Embedder:
+    """The passage encoder: bf16 where the CPU computes it natively (setting ingest_bf16)."""
+    if want_bf16(settings.ingest_bf16):
+        return load_embedder(settings.model, bf16=True)
+    return load_embedder(settings.model)
+
+
 def with_embedding_hashes(chunks: list, inputs: list[str]) -> list:
     """Key each passage by the hash of what the model reads, so a re-ingest
     re-uses a stored vector only when that input is unchanged."""
@@ -597,8 +637,8 @@ def rebuild_store(
     error leaves the old store exactly as it was. Sources are not re-read, so
     web pages that have since gone still rebuild.
     """
-    embedder = embedder or load_embedder(settings.model)
-    index = VectorIndex(store)
+    embedder = embedder or _ingest_embedder(settings)
+    index = VectorIndex(store, settings)
     store.acquire_write_lock()
     try:
         docs = store.documents()

@@ -26,10 +26,10 @@ from pathlib import Path
 import numpy as np
 
 from .answer import compose_answer
-from .embedding import Embedder, load_embedder
+from .embedding import Embedder, load_embedder, query_embedder
 from .errors import QueryError
 from .hybrid import Candidate, convex_fusion, diversify, reciprocal_rank_fusion
-from .lexical import build_match
+from .lexical import build_match, query_terms
 from .settings import Settings
 from .store import Store
 from .types import Answer, Citation, Filters, Hit
@@ -49,6 +49,20 @@ UNSEEN_MIN_PASSAGES = 2000
 IDF_PRIOR_PASSAGES = 1000
 _SURROGATES = re.compile("[\ud800-\udfff]")
 
+#: Most passages a keyword query may make FTS5 score. FTS5 computes BM25 for
+#: every row an OR query matches (~4-17 us a row here): in a 100k-chunk store
+#: "trade deficit widens" matched 17k rows and took 210 ms, "deficit widens"
+#: (3k rows) 54 ms, "widens" (300 rows) 1 ms. Above this budget the
+#: commonest query words are left out of the keyword query (the rarest
+#: always stays); they carry the least BM25 weight anyway, and the dense
+#: side still reads the whole query (bench/RESULTS.md measures the keyword top-10 overlap at 100k
+#: and 1M chunks).
+LEXICAL_ROW_BUDGET = 2_000
+#: ... and only stores above this many passages are budgeted: below it FTS5
+#: is fast enough, and keyword ranking (and every quality figure measured on
+#: SciFact and the edu questions) stays exactly as it was.
+LEXICAL_BUDGET_FROM = 50_000
+
 
 @dataclass(frozen=True)
 class SearchResult:
@@ -64,7 +78,7 @@ class Engine:
     def __init__(self, store: Store, settings: Settings, embedder: Embedder | None = None):
         self.store = store
         self.settings = settings
-        self.index = VectorIndex(store)
+        self.index = VectorIndex(store, settings)
         self._embedder = embedder
 
     @classmethod
@@ -89,7 +103,13 @@ class Engine:
         recorded in the store wins over ``settings.model``.
         """
         if self._embedder is None:
-            self._embedder = load_embedder(self.store.get_meta("model") or self.settings.model)
+            # onnxruntime when the store's exported encoder is there (no torch
+            # import: fast cold start), sentence-transformers otherwise.
+            model = self.store.get_meta("model") or self.settings.model
+            self._embedder = query_embedder(
+                self.store.path, model, self.settings.query_encoder,
+                dim=int(self.store.get_meta("dim", "0") or 0), fallback=lambda: load_embedder(model),
+            )
         return self._embedder
 
     def encode_query(self, text: str) -> np.ndarray:
@@ -149,7 +169,7 @@ class Engine:
             allowed = self.store.chunk_ids_matching(filters)
         dense = [] if mode == "bm25" else self.index.search(qvec, max(s.dense_candidates, k), allowed)
         extra = (expansion.synonyms + expansion.related) if expansion else ()
-        match = build_match(query, extra)
+        match = build_match(self._affordable_terms(query), extra)
         lexical = (
             self.store.fts_search(match, max(s.lexical_candidates, k), filters, title_weight=s.title_weight)
             if match and mode != "dense" else []
@@ -218,6 +238,28 @@ class Engine:
             lexical = lexical + [(cid, scores.get(cid, 0.0)) for cid in missing_lex]
             lexical.sort(key=lambda p: -p[1])
         return dense, lexical
+
+    def _affordable_terms(self, query: str) -> str:
+        """``query`` without its commonest words when they would cost too much.
+
+        Words are kept rarest first while the passages they match add up to
+        at most :data:`LEXICAL_ROW_BUDGET`; see there.
+        """
+        if self.index.ntotal <= max(LEXICAL_ROW_BUDGET, LEXICAL_BUDGET_FROM):
+            return query
+        terms = query_terms(query) or query_terms(query, keep_stopwords=True)
+        if len(terms) < 2:
+            return query
+        counts = self.store.term_doc_counts(terms)
+        keep, spent = [], 0
+        for term in sorted(terms, key=lambda t: counts.get(t, 0)):
+            if keep and spent + counts.get(term, 0) > LEXICAL_ROW_BUDGET:
+                break
+            keep.append(term)
+            spent += counts.get(term, 0)
+        if len(keep) < len(terms):
+            log.debug("keyword query %r: left out common %s", query, [t for t in terms if t not in keep])
+        return " ".join(t for t in terms if t in keep)
 
     def _fill_dense_scores(self, chosen: list[Candidate], chunks, qvec: np.ndarray) -> None:
         """Give keyword-only hits their cosine too, from the stored vectors."""

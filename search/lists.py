@@ -38,11 +38,14 @@ import math
 import re
 import sqlite3
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 from datetime import datetime, timezone
 
 from .errors import ListError, ListNotFound
-from .store import Store, now_iso
-from .types import Citation
+from .types import Citation, now_iso
+
+if TYPE_CHECKING:  # the CLI imports this module for its format names: keep numpy out
+    from .store import Store
 
 log = logging.getLogger(__name__)
 

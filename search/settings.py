@@ -81,6 +81,26 @@ class Settings:
         0,
         "1: the browser UI may fetch URLs on loopback, private and link-local addresses (only on a trusted network); the CLI always may.",
     )
+    query_encoder: str = _setting(
+        "auto",
+        "How queries are encoded: auto/onnx (onnxruntime with the model exported to the store's query-encoder/ folder: fast cold start, same vectors; falls back to torch if export fails) or torch (sentence-transformers).",
+    )
+    ingest_bf16: str = _setting(
+        "auto",
+        "Run the model in bfloat16 while ingesting: auto (only where the CPU has avx512_bf16 or AMX: ~2x passages/s, SciFact nDCG@10 within 0.005 of fp32, bench/RESULTS.md), 1 or 0.",
+    )
+    ann_threshold: int = _setting(
+        50000,
+        "Vectors above which search switches from exact (flat) search to an approximate IVF index (its recall@10 against exact search is measured in bench/RESULTS.md).",
+    )
+    ann_nprobe: int = _setting(
+        128,
+        "IVF cells scanned per query: higher is better recall and slower (at 100k chunks: 32 -> recall@10 0.93 in 0.2 ms, 128 -> 0.98 in 0.7 ms; bench/RESULTS.md).",
+    )
+    vector_dtype: str = _setting(
+        "float16",
+        "How new stores keep vectors in SQLite: float16 (half the size, same rankings, bench/RESULTS.md) or float32. Existing stores keep theirs.",
+    )
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides) -> "Settings":

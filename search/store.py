@@ -25,19 +25,24 @@ import os
 import sqlite3
 import threading
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
 from .errors import StoreError, StoreLocked, StoreMismatch
-from .types import Chunk, Document, Filters, StoreInfo
+from .types import Chunk, Document, Filters, StoreInfo, now_iso
 
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 3
 DB_NAME = "equisearch.db"
+
+#: How a new store keeps its vectors (meta ``vector_dtype``). float16 halves
+#: the database and the rankings do not change (bench/RESULTS.md); stores
+#: written before this key existed hold float32 blobs and keep them.
+VECTOR_DTYPES = ("float16", "float32")
+DEFAULT_VECTOR_DTYPE = "float16"
 
 _SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -203,8 +208,6 @@ CREATE INDEX IF NOT EXISTS reading_list_items_chunk ON reading_list_items(chunk_
 MIGRATIONS = {1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _LISTS_SCHEMA}
 
 
-def now_iso() -> str:
-    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
 
 
 @dataclass(frozen=True)
@@ -310,6 +313,9 @@ class Store:
         self.readonly = readonly
         self._local = threading.local()
         self._lock_fd: int | None = None
+        #: dtype a store without vectors will use for its first write
+        #: (Settings.vector_dtype; set by the ingest pipeline).
+        self.new_vector_dtype = DEFAULT_VECTOR_DTYPE
 
     # -- opening ---------------------------------------------------------
     @classmethod
@@ -465,6 +471,21 @@ class Store:
         row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return row[0] if row else default
 
+    def vector_dtype(self) -> str:
+        """How this store's vector blobs are encoded: ``float16`` or ``float32``.
+
+        Recorded in ``meta`` with the first vectors written; a store that has
+        vectors but no record predates the key and holds float32.
+        """
+        recorded = self.get_meta("vector_dtype")
+        if recorded in VECTOR_DTYPES:
+            return recorded
+        has_vectors = self.conn.execute("SELECT 1 FROM vectors LIMIT 1").fetchone() is not None
+        return "float32" if has_vectors else self.new_vector_dtype
+
+    def _decode(self, blob: bytes, dtype: str) -> np.ndarray:
+        return np.frombuffer(blob, dtype=np.float16 if dtype == "float16" else np.float32).astype(np.float32)
+
     def generation(self) -> int:
         """Counter bumped by every write: readers compare it to what they loaded."""
         return int(self.get_meta("generation", "0"))
@@ -592,7 +613,18 @@ class Store:
             "SELECT c.text_hash, v.vec FROM chunks c JOIN vectors v ON v.chunk_id = c.id WHERE c.doc_id = ?",
             (doc_id,),
         )
-        return {h: np.frombuffer(b, dtype=np.float32) for h, b in rows}
+        dtype = self.vector_dtype()
+        return {h: self._decode(b, dtype) for h, b in rows}
+
+    def vectors_by_ids(self, ids: Sequence[int]) -> dict[int, np.ndarray]:
+        """Stored vectors (float32) of these chunk ids."""
+        dtype = self.vector_dtype()
+        out: dict[int, np.ndarray] = {}
+        for part in _batches(list(ids), 500):
+            marks = ",".join("?" * len(part))
+            for cid, blob in self.conn.execute(f"SELECT chunk_id, vec FROM vectors WHERE chunk_id IN ({marks})", part):
+                out[cid] = self._decode(blob, dtype)
+        return out
 
     def write_document(
         self,
@@ -658,13 +690,19 @@ class Store:
             self._bump_generation(conn)
         return WriteResult(doc_id, tuple(added), tuple(removed))
 
-    @staticmethod
     def insert_chunks(
-        conn: sqlite3.Connection, doc_id: int, chunks: Sequence[NewChunk], vectors: np.ndarray
+        self, conn: sqlite3.Connection, doc_id: int, chunks: Sequence[NewChunk], vectors: np.ndarray
     ) -> list[int]:
-        """Insert passages and their vectors inside the caller's transaction."""
+        """Insert passages and their vectors inside the caller's transaction.
+
+        Vectors are encoded in the store's :meth:`vector_dtype`, recorded in
+        ``meta`` by the first write; all rows of one document go in with one
+        ``executemany`` per table.
+        """
+        dtype = self.vector_dtype()
+        conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('vector_dtype', ?)", (dtype,))
+        vecs = np.ascontiguousarray(vectors, dtype=np.float16 if dtype == "float16" else np.float32)
         added = []
-        vecs = np.ascontiguousarray(vectors, dtype=np.float32)
         for i, ch in enumerate(chunks):
             cur = conn.execute(
                 "INSERT INTO chunks(doc_id, ord, text, char_start, char_end, page_start, page_end,"
@@ -674,8 +712,9 @@ class Store:
                     ch.t_start, ch.t_end, ch.speaker, ch.section, ch.text_hash,
                 ),
             )
-            conn.execute("INSERT INTO vectors(chunk_id, vec) VALUES (?, ?)", (cur.lastrowid, vecs[i].tobytes()))
             added.append(cur.lastrowid)
+        conn.executemany("INSERT INTO vectors(chunk_id, vec) VALUES (?, ?)",
+                         [(cid, vecs[i].tobytes()) for i, cid in enumerate(added)])
         return added
 
     def record_builder(self, conn: sqlite3.Connection, model: str, dim: int, chunking: str) -> None:
@@ -726,6 +765,7 @@ class Store:
     def iter_vectors(self, batch: int = 20000) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Yield (ids, vectors) in batches, in chunk id order."""
         dim = int(self.get_meta("dim", "0") or 0)
+        dtype = np.float16 if self.vector_dtype() == "float16" else np.float32
         last = -1
         while True:
             rows = self.conn.execute(
@@ -734,7 +774,8 @@ class Store:
             if not rows:
                 return
             ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-            vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), dim)
+            vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype=dtype).reshape(len(rows), dim)
+            vecs = np.ascontiguousarray(vecs, dtype=np.float32)
             last = int(ids[-1])
             yield ids, vecs
 
@@ -773,6 +814,49 @@ class Store:
         return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
 
     # -- keyword search --------------------------------------------------
+    def term_doc_counts(self, terms: Sequence[str]) -> dict[str, int]:
+        """Passages containing each query term (after Porter stemming).
+
+        Used to keep very common words out of large stores' keyword queries:
+        FTS5 scores every row an OR query matches, so one word found in a
+        tenth of a million passages costs more than the whole dense search.
+        Terms are stemmed by FTS5 itself (a TEMP table with the same
+        tokenizer) and looked up in an ``fts5vocab`` view, so nothing is
+        written to the store.
+        """
+        terms = [t for t in dict.fromkeys(terms) if t]
+        if not terms:
+            return {}
+        conn = self.conn
+        if not getattr(self._local, "vocab_ready", False):
+            conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_tokens USING fts5("
+                         "text, tokenize='porter unicode61 remove_diacritics 2')")
+            conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_tokens_v USING fts5vocab(temp, query_tokens, instance)")
+            conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.chunks_fts_v USING fts5vocab(main, chunks_fts, row)")
+            self._local.vocab_ready = True
+        conn.executemany("INSERT INTO temp.query_tokens(rowid, text) VALUES (?, ?)", list(enumerate(terms, start=1)))
+        try:
+            stems: dict[int, str] = {}
+            for doc, term in conn.execute("SELECT doc, term FROM temp.query_tokens_v"):
+                stems.setdefault(doc, term)
+        finally:
+            conn.execute("DELETE FROM temp.query_tokens")
+        # One equality lookup per term: fts5vocab answers `term = ?` from the
+        # index but scans the whole vocabulary for `term IN (...)`. Counting
+        # walks the term's posting list (16 ms for a word in half of 100k
+        # passages), so counts are cached per process: they only steer a cost
+        # heuristic, and a count a few writes old is as good.
+        cache = self.__dict__.setdefault("_df_cache", {})
+        if len(cache) > 100_000:
+            cache.clear()
+        df = {}
+        for stem in set(stems.values()):
+            if stem not in cache:
+                row = conn.execute("SELECT doc FROM temp.chunks_fts_v WHERE term = ?", (stem,)).fetchone()
+                cache[stem] = row[0] if row else 0
+            df[stem] = cache[stem]
+        return {t: int(df.get(stems.get(i, ""), 0)) for i, t in enumerate(terms, start=1)}
+
     def fts_search(
         self, match: str, limit: int, filters: Filters | None = None, *, title_weight: float = 0.5
     ) -> list[tuple[int, float]]:
@@ -816,15 +900,6 @@ class Store:
                 log.warning("FTS5 query %r failed: %s", match, exc)
                 return {}
             out.update((r[0], -r[1]) for r in rows)
-        return out
-
-    def vectors_by_ids(self, ids: Sequence[int]) -> dict[int, np.ndarray]:
-        """Stored vectors of the given chunks (float32)."""
-        out: dict[int, np.ndarray] = {}
-        for part in _batches(list(ids), 500):
-            marks = ",".join("?" * len(part))
-            for cid, blob in self.conn.execute(f"SELECT chunk_id, vec FROM vectors WHERE chunk_id IN ({marks})", part):
-                out[cid] = np.frombuffer(blob, dtype=np.float32)
         return out
 
     def integrity(self) -> dict:

@@ -7,6 +7,12 @@ span, URL, char offsets), so nothing has to be reconstructed at answer time.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+
+def now_iso() -> str:
+    """The time records are stamped with (UTC, seconds, ISO 8601)."""
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
 
 #: Kinds of source a teacher can tell apart in an answer (statutory guidance is
 #: not an opinion piece). ``other`` is the fallback when nothing is known.

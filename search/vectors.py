@@ -8,6 +8,24 @@ index is rebuilt from SQLite, so a crash between a commit and a save costs a
 rebuild, never a wrong answer.
 
 Vectors are unit length, so inner product equals cosine similarity.
+
+Two index shapes, chosen by size (setting ``ann_threshold``):
+
+* up to the threshold, exact search: ``IndexIDMap2(IndexFlatIP)``;
+* above it, ``IndexIVFScalarQuantizer`` (inner product, fp16 codes): vectors
+  are assigned to ``nlist`` k-means cells and a query scans ``ann_nprobe`` of
+  them. IVF rather than HNSW because the store replaces and removes passages
+  (re-ingest of a changed file, ``equisearch remove``): IVF supports
+  ``remove_ids`` and adding to a trained index, HNSW supports neither (and
+  took 454 s to build at 1M vectors here). fp16 codes halve memory and
+  bandwidth; bench/RESULTS.md has the measured recall@10 against exact
+  search and the nprobe trade-off (the default, 128, gives 0.98 at 100k
+  chunks; at 1M it falls short: see there).
+
+Adding documents never rebuilds the index: new vectors go into the trained
+cells. The index is trained once, when the store crosses the threshold or on
+``equisearch rebuild --index-only`` (which also re-trains after a store has
+grown much beyond its training size).
 """
 from __future__ import annotations
 
@@ -34,14 +52,26 @@ def _faiss():
     return faiss
 
 
+def ivf_lists(n: int) -> int:
+    """IVF cells for ``n`` vectors: ~4 sqrt(n) (FAISS guidance), 64..16384."""
+    return int(min(16384, max(64, 4 * int(n**0.5))))
+
+
+#: Vectors sampled to train the IVF quantiser (FAISS wants >= 39 per cell;
+#: more costs time without improving recall measurably).
+TRAIN_SAMPLE = 100_000
+
+
 class VectorIndex:
     """Exact inner-product search over the store's vectors (``IndexIDMap2``).
 
     Thread-safe for one writer and many readers within a process.
     """
 
-    def __init__(self, store: Store):
+    def __init__(self, store: Store, settings=None):
         self.store = store
+        self.threshold = int(getattr(settings, "ann_threshold", 50_000))
+        self.nprobe = int(getattr(settings, "ann_nprobe", 128))
         self.path = store.path / INDEX_NAME
         self.sidecar = store.path / SIDECAR_NAME
         self._index = None
@@ -86,15 +116,50 @@ class VectorIndex:
         self._index, self._generation = index, gen
         return True
 
+    @property
+    def kind(self) -> str:
+        """``flat`` (exact), ``ivf`` (approximate) or ``none`` (not loaded/empty)."""
+        if self._index is None:
+            return "none"
+        return "ivf" if self._is_ivf(self._index) else "flat"
+
+    @staticmethod
+    def _is_ivf(index) -> bool:
+        return hasattr(index, "nprobe")
+
+    def _build_ivf(self, dim: int, n: int):
+        """Train an IVF-SQfp16 index on a sample of the stored vectors."""
+        faiss = _faiss()
+        nlist = ivf_lists(n)
+        quantizer = faiss.IndexFlatIP(dim)
+        index = faiss.IndexIVFScalarQuantizer(
+            quantizer, dim, nlist, faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT
+        )
+        sample = []
+        step = max(1, n // TRAIN_SAMPLE)
+        for ids, vecs in self.store.iter_vectors():
+            sample.append(vecs[::step])
+        train = np.ascontiguousarray(np.concatenate(sample)[: max(TRAIN_SAMPLE, 39 * nlist)])
+        faiss.omp_set_num_threads(os.cpu_count() or 1)
+        index.train(train)
+        index.nprobe = self.nprobe
+        log.info("trained IVF index: %d cells on %d vectors", nlist, len(train))
+        return index
+
     def rebuild(self) -> int:
-        """Rebuild from the vectors in SQLite and save; returns the vector count."""
+        """Rebuild from the vectors in SQLite and save; returns the vector count.
+
+        Exact (flat) up to ``ann_threshold`` vectors, IVF above it.
+        """
         with self._lock:
             gen = self.store.generation()
             dim = self._dim()
             if not dim:
                 self._index, self._generation = None, gen
                 return 0
-            index = self._empty(dim)
+            n = self.store.vector_count()
+            index = self._build_ivf(dim, n) if n > self.threshold else self._empty(dim)
+            _faiss().omp_set_num_threads(os.cpu_count() or 1)
             for ids, vecs in self.store.iter_vectors():
                 index.add_with_ids(vecs, ids)
             self._index, self._generation = index, gen
@@ -104,7 +169,7 @@ class VectorIndex:
                 # The file is only a cache: a reader that cannot write it
                 # (read-only store, full disk) still searches from memory.
                 log.warning("could not save the vector index to %s (%s); using it from memory", self.path, exc)
-            log.info("rebuilt vector index: %d vectors", index.ntotal)
+            log.info("rebuilt vector index: %d vectors (%s)", index.ntotal, "ivf" if self._is_ivf(index) else "flat")
             return index.ntotal
 
     # -- writing ---------------------------------------------------------
@@ -127,6 +192,11 @@ class VectorIndex:
                     np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(result.added_ids, dtype=np.int64)
                 )
             self._generation = gen
+            if not self._is_ivf(self._index) and self._index.ntotal > self.threshold:
+                # Crossing the threshold: train the approximate index once;
+                # later additions go into its cells without a rebuild.
+                log.info("%d vectors > ann_threshold %d: switching to IVF", self._index.ntotal, self.threshold)
+                self.rebuild()
 
     def save(self) -> None:
         """Write the index atomically, then the sidecar that vouches for it."""
@@ -165,12 +235,24 @@ class VectorIndex:
         if index is None or index.ntotal == 0 or k <= 0:
             return []
         faiss = _faiss()
+        # One query is too small to split across threads; with onnxruntime
+        # in the same process, 2 OpenMP threads made FAISS 4x slower here.
+        faiss.omp_set_num_threads(1)
         q = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
         params = None
+        ivf = self._is_ivf(index)
         if allowed is not None:
             if len(allowed) == 0:
                 return []
-            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64)))
+            sel = faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64))
+            if ivf:
+                # A filter keeps only some passages: scan more cells so the
+                # survivors still fill k.
+                params = faiss.SearchParametersIVF(sel=sel, nprobe=min(index.nlist, self.nprobe * 4))
+            else:
+                params = faiss.SearchParameters(sel=sel)
+        elif ivf:
+            params = faiss.SearchParametersIVF(nprobe=self.nprobe)
         k = min(k, index.ntotal)
         scores, ids = index.search(q, k, params=params) if params is not None else index.search(q, k)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]

@@ -94,3 +94,34 @@ def test_users_add_their_own_terms(engine, tmp_path):
     load_vocabulary.cache_clear()
     with pytest.raises(Exception, match="vocabulary file"):
         other.search("TAC meeting", k=1)
+
+
+def test_large_store_keyword_query_leaves_out_common_words(tmp_path, monkeypatch):
+    """Above the row budget the commonest words are dropped from the FTS5
+    query (the rarest stays); below it the query is untouched."""
+    import search.api
+    from search.api import Engine
+    from search.settings import Settings
+    from search.store import NewChunk, NewDocument, Store
+    from search.text import content_hash
+
+    from .conftest import FakeEmbedder
+
+    store = Store.open(tmp_path)
+    emb = FakeEmbedder()
+    texts = [f"pupils in school number {i}" for i in range(12)] + ["pupils with a rare zebra timetable"]
+    for i, t in enumerate(texts):
+        store.write_document(NewDocument(uri=f"/{i}", title=t, text=t, content_hash=str(i), text_hash=content_hash(t)),
+                             [NewChunk(t, 0, len(t), content_hash(t))], emb.encode([t]), model=emb.name,
+                             dim=emb.dim, chunking="c")
+    engine = Engine(store, Settings(home=str(tmp_path)), emb)
+    assert store.term_doc_counts(["pupil", "zebras", "schools", "nothing"]) == \
+        {"pupil": 13, "zebras": 1, "schools": 12, "nothing": 0}  # Porter stems, as FTS5 indexes them
+    assert engine._affordable_terms("pupils zebra") == "pupils zebra"  # small store: untouched
+    monkeypatch.setattr(search.api, "LEXICAL_ROW_BUDGET", 5)
+    assert engine._affordable_terms("pupils zebra") == "pupils zebra"  # under LEXICAL_BUDGET_FROM: untouched
+    monkeypatch.setattr(search.api, "LEXICAL_BUDGET_FROM", 10)
+    assert engine._affordable_terms("pupils zebra") == "zebra"
+    assert engine._affordable_terms("pupils school") == "school"  # the rarer of two common words stays
+    hits = engine.search("pupils zebra", k=3, mode="bm25").hits
+    assert hits[0].chunk.text == texts[-1]

@@ -267,8 +267,8 @@ _fill_encrypted()
 def fake(monkeypatch):
     emb = FakeEmbedder()
     emb.name = "all-MiniLM-L6-v2"  # looks like the default: no model mismatch
-    monkeypatch.setattr(ingest.pipeline, "load_embedder", lambda name: emb)
-    monkeypatch.setattr(search.api, "load_embedder", lambda name: emb)
+    monkeypatch.setattr(ingest.pipeline, "load_embedder", lambda name, **kw: emb)
+    monkeypatch.setattr(search.api, "load_embedder", lambda name, **kw: emb)
     return emb
 
 
@@ -335,7 +335,7 @@ def test_unreadable_file_and_folder_as_another_user(tmp_path):
             "import ingest.pipeline, search.api\n"
             "from tests.conftest import FakeEmbedder\n"
             "e = FakeEmbedder(); e.name = 'all-MiniLM-L6-v2'\n"
-            "ingest.pipeline.load_embedder = lambda name: e\n"
+            "ingest.pipeline.load_embedder = lambda name, **kw: e\n"
             "from ingest.cli import main; main()\n"
         )
         prefix = []

@@ -16,8 +16,10 @@ from .conftest import CORPUS, FakeEmbedder
 @pytest.fixture
 def fake(monkeypatch):
     emb = FakeEmbedder()
-    monkeypatch.setattr(ingest.pipeline, "load_embedder", lambda name: emb)
-    monkeypatch.setattr(search.api, "load_embedder", lambda name: emb)
+    monkeypatch.setattr(ingest.pipeline, "load_embedder", lambda name, **kw: emb)
+    monkeypatch.setattr(search.api, "load_embedder", lambda name, **kw: emb)
+    # The fake is not exportable to ONNX: keep queries on the (patched) torch path.
+    monkeypatch.setenv("EQUISEARCH_QUERY_ENCODER", "torch")
     emb.name = "all-MiniLM-L6-v2"  # looks like the default so no mismatch is raised
     return emb
 

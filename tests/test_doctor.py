@@ -205,14 +205,16 @@ def test_offsets_that_do_not_map_back(home):
 
 def test_vector_dtype_meta_sets_the_expected_blob_size(home):
     conn = raw(home)
-    conn.execute("INSERT INTO meta(key, value) VALUES ('vector_dtype', 'float16')")
+    stored = conn.execute("SELECT value FROM meta WHERE key = 'vector_dtype'").fetchone()
+    stored, other = (stored[0], "float32") if stored and stored[0] == "float16" else ("float32", "float16")
+    conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('vector_dtype', ?)", (other,))
     conn.close()
-    # float32 blobs in a store that says float16: every blob is the wrong size.
+    # Blobs of one width in a store that records the other: every blob is the wrong size.
     assert status(doctor.diagnose(Store.open(home)))["vectors"] == "problem"
     conn = raw(home)
     for cid, blob in conn.execute("SELECT chunk_id, vec FROM vectors").fetchall():
         conn.execute("UPDATE vectors SET vec = ? WHERE chunk_id = ?",
-                     (np.frombuffer(blob, np.float32).astype(np.float16).tobytes(), cid))
+                     (np.frombuffer(blob, stored).astype(other).tobytes(), cid))
     conn.close()
     assert status(doctor.diagnose(Store.open(home)))["vectors"] == "ok"
 

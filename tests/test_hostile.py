@@ -58,8 +58,8 @@ def fake_engine(fake_home):
 def fake_cli(monkeypatch):
     emb = FakeEmbedder()
     emb.name = "all-MiniLM-L6-v2"
-    monkeypatch.setattr(ingest.pipeline, "load_embedder", lambda name: emb)
-    monkeypatch.setattr(search.api, "load_embedder", lambda name: emb)
+    monkeypatch.setattr(ingest.pipeline, "load_embedder", lambda name, **kw: emb)
+    monkeypatch.setattr(search.api, "load_embedder", lambda name, **kw: emb)
 
 
 def _blank(q: str) -> bool:

@@ -268,8 +268,8 @@ def test_markdown_export(full_list):
 def cli_store(store, monkeypatch):
     emb = store._emb
     emb.name = "fake-hash-64"
-    monkeypatch.setattr(ingest.pipeline, "load_embedder", lambda name: emb)
-    monkeypatch.setattr(search.api, "load_embedder", lambda name: emb)
+    monkeypatch.setattr(ingest.pipeline, "load_embedder", lambda name, **kw: emb)
+    monkeypatch.setattr(search.api, "load_embedder", lambda name, **kw: emb)
     store.close()
     return store.path
 

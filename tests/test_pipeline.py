@@ -171,3 +171,21 @@ def test_transcript_citations_link_to_the_moment(settings, tmp_path):
     assert hit.citation.location == "01:05"
     assert hit.citation.link == "https://www.youtube.com/watch?v=gebOYHdS8ZI&t=65"
     assert hit.chunk.speaker == "Peps McCrea"
+
+
+def test_windows_read_ahead_on_a_thread_give_the_same_result(settings, corpus_copy, monkeypatch, tmp_path):
+    """With many small windows (the next one read while this one is embedded),
+    every file is ingested once, in order, and failures still stand alone."""
+    import ingest.pipeline
+
+    (corpus_copy / "broken.pdf").write_bytes(b"not a pdf")
+    monkeypatch.setattr(ingest.pipeline, "WINDOW", 2)
+    emb = FakeEmbedder()
+    report = _ingestor(settings, emb).ingest_paths([corpus_copy])
+    whole = Ingestor(Store.open(tmp_path / "one-window"), Settings(home=str(tmp_path / "one-window")),
+                     FakeEmbedder())
+    monkeypatch.setattr(ingest.pipeline, "WINDOW", 200)
+    reference = whole.ingest_paths([corpus_copy])
+    assert [(r.source, r.status, r.chunks) for r in report.results] == \
+        [(r.source, r.status, r.chunks) for r in reference.results]
+    assert report.counts["failed"] == 1 and report.counts["added"] >= 5

@@ -41,7 +41,7 @@ def test_round_trip_keeps_provenance(tmp_path):
     assert (chunk.page_start, chunk.page_end) == (3, 4)
     ids, vecs = next(again.iter_vectors())
     assert list(ids) == list(res.added_ids)
-    assert np.allclose(vecs[0], _vec()[0])
+    assert np.allclose(vecs[0], _vec()[0], atol=1e-3)  # stored as float16
     info = again.info()
     assert (info.model, info.dim, info.chunking, info.documents, info.chunks) == ("m", 4, "c", 1, 1)
 
@@ -187,3 +187,38 @@ def test_schema_1_store_is_upgraded_in_place(tmp_path):
     assert store.get_meta("schema_version") == str(SCHEMA_VERSION) and store.generation() == 3
     assert store.fts_search('"hillingdon"', 5) and store.fts_search('"plans"', 5)
     _fts_consistent(store)
+
+
+def test_new_stores_keep_float16_vectors_and_record_it(tmp_path):
+    store = Store.open(tmp_path)
+    v = _vec(dim=384, seed=3)
+    res = store.write_document(_doc(), _chunks(_doc().text), v, model="m", dim=384, chunking="c")
+    assert store.get_meta("vector_dtype") == "float16"
+    blob = store.conn.execute("SELECT vec FROM vectors").fetchone()[0]
+    assert len(blob) == 384 * 2  # half the bytes of float32
+    ids, vecs = next(Store.open(tmp_path).iter_vectors())
+    assert vecs.dtype == np.float32 and float(vecs[0] @ v[0]) > 0.9999
+    again = Store.open(tmp_path)
+    assert np.allclose(again.vectors_by_ids(list(res.added_ids))[res.added_ids[0]], v[0], atol=1e-3)
+    assert np.allclose(next(iter(again.vectors_by_text_hash(res.doc_id).values())), v[0], atol=1e-3)
+
+
+def test_float32_store_from_before_vector_dtype_stays_readable(tmp_path):
+    # A store written before the vector_dtype key existed: float32 blobs, no record.
+    store = Store.open(tmp_path)
+    store.new_vector_dtype = "float32"
+    v = _vec(dim=8, seed=4)
+    store.write_document(_doc(), _chunks(_doc().text), v, model="m", dim=8, chunking="c")
+    with store.transaction() as conn:
+        conn.execute("DELETE FROM meta WHERE key = 'vector_dtype'")
+    old = Store.open(tmp_path)  # default for new stores is float16 ...
+    assert old.vector_dtype() == "float32"  # ... but vectors already there decide
+    ids, vecs = next(old.iter_vectors())
+    assert np.array_equal(vecs[0], v[0])
+    # Later writes keep the store's encoding, and record it.
+    v2 = _vec(dim=8, seed=5)
+    text = "Another passage about looked-after children."
+    old.write_document(_doc(uri="/tmp/b.txt", text=text), _chunks(text), v2, model="m", dim=8, chunking="c")
+    assert old.get_meta("vector_dtype") == "float32"
+    ids, vecs = next(Store.open(tmp_path).iter_vectors())
+    assert np.array_equal(vecs[1], v2[0])
