@@ -218,8 +218,9 @@ class CrashHarness:
                     (doc.id,)).fetchall()
                 assert len(rows) == len(state[2]), f"{uri}: passages without vectors"
                 want = fake.encode([r[0] for r in rows])
-                got = np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
-                assert np.allclose(want, got, atol=1e-5), f"{uri}: vectors are not its passages'"
+                got = np.stack([store._decode(r[1], store.vector_dtype()) for r in rows])
+                # float16 storage (the default) keeps about three significant digits.
+                assert np.allclose(want, got, atol=2e-3), f"{uri}: vectors are not its passages'"
                 self.log.docs_checked += 1
             if after_rerun:
                 from ingest.pipeline import PIPELINE_VERSION
@@ -358,7 +359,7 @@ _insert = Store.insert_chunks
 def _traced(*a, **k):  # the parent kills after this: inside the one transaction
     print("inserting", flush=True)
     return _insert(*a, **k)
-Store.insert_chunks = staticmethod(_traced)
+Store.insert_chunks = _traced  # an instance method: self passes through *a
 print("start", flush=True)
 home = sys.argv[2]
 emb = FakeEmbedder(dim=32)
