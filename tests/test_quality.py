@@ -84,7 +84,7 @@ def _combined(reports):
 
 def test_teacher_questions_over_edu_and_seeds(edu_engine):
     """Quality floor on the teachers' store (starter + shared/data/edu): our own
-    question sets, one written by a team member who did not tune the system.
+    question sets, one written blind to the system's results by another team member.
     Measured values are in bench/QUALITY.md; the floors sit a little below."""
     reports = [evaluate(edu_engine, load_eval(DATA / name), k=5)
                for name in ("edu_questions.jsonl", "teacher_questions.jsonl", "starter_questions.jsonl")]
