@@ -8,13 +8,12 @@ work; this module only parses options and prints.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from functools import wraps
 from pathlib import Path
 
 import click
 
+from search.files import atomic_write
 from search.lists import FORMAT_FILES, FORMATS
 
 
@@ -230,14 +229,6 @@ def export(c, list_ref, fmt, output) -> None:
     path = Path(output).expanduser()
     if not path.suffix:
         path = path.with_suffix(FORMAT_FILES[fmt][0])
-    fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=".export.", suffix=".tmp")
-    try:
-        # newline="" keeps the CRLF the CSV and RIS writers chose.
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    # Written as given: the CRLF the CSV and RIS writers chose survives.
+    atomic_write(path, text, fsync=False)
     click.echo(f"wrote {path}")

@@ -34,10 +34,10 @@ import logging
 import os
 import tempfile
 import threading
-from pathlib import Path
 
 import numpy as np
 
+from .files import atomic_write
 from .store import Store, WriteResult
 
 log = logging.getLogger(__name__)
@@ -213,7 +213,7 @@ class VectorIndex:
             finally:
                 if os.path.exists(tmp):
                     os.unlink(tmp)
-            _atomic_write_text(
+            atomic_write(
                 self.sidecar,
                 json.dumps({"generation": self._generation, "count": int(self._index.ntotal), "dim": self._dim()}),
             )
@@ -256,17 +256,3 @@ class VectorIndex:
         k = min(k, index.ntotal)
         scores, ids = index.search(q, k, params=params) if params is not None else index.search(q, k)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)

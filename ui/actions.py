@@ -20,7 +20,6 @@ import hashlib
 import logging
 import os
 import re
-import tempfile
 import threading
 import unicodedata
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 from search.errors import EquisearchError, StoreLocked
+from search.files import atomic_write
 from search.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -95,16 +95,7 @@ def save_upload(store_dir: str | os.PathLike, name: str, data: bytes, max_file_m
     folder.mkdir(parents=True, exist_ok=True)
     if target.exists() and target.read_bytes() == data:
         return target
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".upload.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return target
+    return atomic_write(target, data)
 
 
 def split_urls(text: str) -> tuple[list[str], list[Row]]:

@@ -60,24 +60,26 @@ def _set_question(text: str) -> None:
     st.session_state["question"] = text
 
 
-@safe_callback
-def _add_passage(chunk_id: int) -> None:
+def _add_to_list(what: str, ref: int) -> None:
+    """Add a passage (``what="passage"``, a chunk id) or a whole source (a document id)."""
     rls = reading_lists()
     list_id = active_list_id(create=True)
-    item, added = rls.add_passage(list_id, chunk_id)
+    add = rls.add_passage if what == "passage" else rls.add_source
+    item, added = add(list_id, ref)
     name = rls.get(list_id).name
+    label = "Passage" if what == "passage" else "Whole source"
     flash("success" if added else "info",
-          f"Passage {'added to' if added else 'is already in'} “{md(name)}” (item {item.position}).")
+          f"{label} {'added to' if added else 'is already in'} “{md(name)}” (item {item.position}).")
+
+
+@safe_callback
+def _add_passage(chunk_id: int) -> None:
+    _add_to_list("passage", chunk_id)
 
 
 @safe_callback
 def _add_source(doc_id: int) -> None:
-    rls = reading_lists()
-    list_id = active_list_id(create=True)
-    item, added = rls.add_source(list_id, doc_id)
-    name = rls.get(list_id).name
-    flash("success" if added else "info",
-          f"Whole source {'added to' if added else 'is already in'} “{md(name)}” (item {item.position}).")
+    _add_to_list("source", doc_id)
 
 
 def highlighted(text: str, sentences: list[str]) -> str:
