@@ -57,8 +57,11 @@ def get_engine(home: str):
 
     s = Settings.from_env(home=home)
     store = Store.open(s.home_path, create=False)
-    model = store.get_meta("model") or s.model
-    return Engine(store, s, get_embedder(model))
+    # No embedder passed: the engine encodes queries with the store's ONNX
+    # export (no torch import: the first answer comes seconds sooner) and
+    # falls back to sentence-transformers itself. Only "Add sources" loads
+    # the torch model (get_embedder), when it ingests.
+    return Engine(store, s)
 
 
 def engine_or_stop():
