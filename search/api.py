@@ -45,7 +45,7 @@ MODES = ("hybrid", "dense", "bm25")
 #: Stores smaller than this do not treat "no passage has this word" as a
 #: sign that a question is off topic (see Engine.ask).
 UNSEEN_MIN_PASSAGES = 2000
-#: Pseudo-passages added to IDF counts (see Engine._idf).
+#: Pseudo-passages added to IDF counts (see _idf).
 IDF_PRIOR_PASSAGES = 1000
 _SURROGATES = re.compile("[\ud800-\udfff]")
 
@@ -277,22 +277,24 @@ class Engine:
         question, qvec, expansion = self._prepare(question)
         with self.store.snapshot():  # one consistent state while an ingest commits
             hits = self._search_vec(question, qvec, k or self.settings.top_k, filters, expansion)
-            weights = self.term_weights(question)
+            n = self.store.conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
+            weights = self.term_weights(question, n)
             # A word no passage contains says "off topic" only when the store
             # is big enough to have a vocabulary; in a five-document store
             # most ordinary words are unseen.
-            n = self.store.conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
-            unseen = self._idf(0) if n >= UNSEEN_MIN_PASSAGES else None
+            unseen = _idf(0, n) if n >= UNSEEN_MIN_PASSAGES else None
         return compose_answer(
             question, qvec, hits, self.embedder, self.settings, expansion.shown, weights,
             alternatives=expansion.synonyms + expansion.related, unseen_weight=unseen,
             known=self.vocabulary().acronyms,
         )
 
-    def term_weights(self, text: str) -> dict[str, float]:
-        """IDF of each query word in this store's passages (rare words weigh more)."""
+    def term_weights(self, text: str, n: int | None = None) -> dict[str, float]:
+        """IDF (:func:`_idf`) of each query word in this store's passages; ``n``: the passage count."""
         from .lexical import query_terms, quote_term
 
+        if n is None:
+            n = self.store.conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
         out = {}
         for term in query_terms(text):
             try:
@@ -301,22 +303,21 @@ class Engine:
                 ).fetchone()[0]
             except sqlite3.Error:  # an unmatchable token: treat as unseen
                 df = 0
-            out[term] = self._idf(df)
+            out[term] = _idf(df, n)
         return out
-
-    def _idf(self, df: int) -> float:
-        """Smoothed IDF of a word found in ``df`` passages of this store.
-
-        ``IDF_PRIOR_PASSAGES`` pseudo-passages are added to the count, so a
-        small store does not make every word it lacks look ten times rarer
-        than a common one; in a store of thousands of passages it changes
-        little.
-        """
-        n = self.store.conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
-        return math.log((n + IDF_PRIOR_PASSAGES + 1) / (df + 1)) + 1.0
 
     def close(self) -> None:
         self.store.close()
+
+
+def _idf(df: int, n: int) -> float:
+    """Smoothed IDF of a word found in ``df`` of a store's ``n`` passages.
+
+    ``IDF_PRIOR_PASSAGES`` pseudo-passages are added to the count, so a small
+    store does not make every word it lacks look ten times rarer than a
+    common one; in a store of thousands of passages it changes little.
+    """
+    return math.log((n + IDF_PRIOR_PASSAGES + 1) / (df + 1)) + 1.0
 
 
 def _clean_query(query: str) -> str:
