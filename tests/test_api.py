@@ -125,3 +125,27 @@ def test_large_store_keyword_query_leaves_out_common_words(tmp_path, monkeypatch
     assert engine._affordable_terms("pupils school") == "school"  # the rarer of two common words stays
     hits = engine.search("pupils zebra", k=3, mode="bm25").hits
     assert hits[0].chunk.text == texts[-1]
+
+
+def test_keyword_scores_come_from_one_pass_when_the_match_is_small(engine, monkeypatch):
+    """Vector hits the keyword top-n missed get their BM25 from the ranking
+    statement itself when every match fits in it; the per-id lookup
+    (``bm25_of``) is only the fallback, and both give the same results."""
+    import search.api
+
+    # Few keyword candidates, so most vector hits need a keyword score.
+    monkeypatch.setattr(engine, "settings", engine.settings.with_(lexical_candidates=2))
+    calls = []
+    real = engine.store.bm25_of
+    monkeypatch.setattr(engine.store, "bm25_of", lambda *a, **kw: calls.append(a) or real(*a, **kw))
+    queries = ["persistent absence attendance mentoring", "designated teacher", "family liaison year 2007"]
+
+    def ranked():
+        return [[(h.chunk.id, round(h.score, 9)) for h in engine.search(q, k=8).hits] for q in queries]
+
+    one_pass = ranked()
+    assert not calls, "every match fitted in one FTS5 pass: no second lookup"
+    monkeypatch.setattr(search.api, "LEXICAL_FULL_ROWS", 1)  # force the per-id lookup
+    looked_up = ranked()
+    assert calls, "matches beyond the pass are looked up by id"
+    assert looked_up == one_pass
