@@ -9,8 +9,8 @@ Sections, in order (each script can also be run alone; see its docstring):
   ingest     bench_ingest.py     end-to-end ingest vs raw model, fp32 and bf16 (~5 min)
   precision  bench_precision.py  SciFact nDCG@10: bf16 ingest, float16 storage (~10 min)
   scale      bench_scale.py      100k and 1M chunks: latency, recall, adds, RSS (~20 min first
-                                 time: encodes 6000 Reuters passages and builds the stores under
-                                 /work/benchcache; later runs re-use them)
+                                 time: encodes all ~100k Reuters passages (~13 min) and builds
+                                 the stores under /work/benchcache; later runs re-use them)
   peer       bench_peer.py       txtai side by side on SciFact (needs the benchmark venv, see
                                  bench_peer.py; skipped with a note when absent) (~10 min)
 

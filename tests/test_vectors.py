@@ -175,3 +175,23 @@ def test_rebuild_chooses_flat_or_ivf_by_size(tmp_path):
         exact = set(np.argsort(-(vecs @ q))[:10] + 1)  # chunk ids start at 1 in a fresh store
         recall.append(len(exact & {i for i, _ in big.search(q, 10)}) / 10)
     assert np.mean(recall) >= 0.9
+
+
+def test_default_nprobe_scales_with_the_cells(tmp_path):
+    """ann_nprobe 0 (the default) scans a quarter of the cells, at least 512
+    (and never more cells than there are); a set number is used as is."""
+    from search.settings import Settings
+    from search.vectors import MIN_NPROBE, auto_nprobe, ivf_lists
+
+    assert Settings().ann_nprobe == 0
+    assert auto_nprobe(ivf_lists(100_000)) == MIN_NPROBE == 512  # 1264 cells
+    assert auto_nprobe(ivf_lists(1_000_000)) == 1000  # 4000 cells
+    assert auto_nprobe(64) == 64
+    store = Store.open(tmp_path)
+    _write_many(store, "/a", _clustered(np.random.default_rng(2), 4000))
+    auto = VectorIndex(store, Settings(ann_threshold=1000))
+    set_ = VectorIndex(store, Settings(ann_threshold=1000, ann_nprobe=8))
+    assert auto.rebuild() == set_.rebuild() == 4000
+    nlist = auto._index.nlist
+    assert auto.nprobe_for(auto._index) == auto_nprobe(nlist) == min(nlist, 512)
+    assert set_.nprobe_for(set_._index) == 8
