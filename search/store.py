@@ -881,26 +881,44 @@ class Store:
             return []
         return [(r[0], -r[1]) for r in rows]
 
-    def bm25_of(self, match: str, ids: Sequence[int], *, title_weight: float = 0.5) -> dict[int, float]:
-        """BM25 (higher is better) of the given chunks for ``match``; chunks matching no word are absent.
+    def fts_rank_and_score(
+        self,
+        match: str,
+        limit: int,
+        ids: Sequence[int],
+        filters: Filters | None = None,
+        *,
+        title_weight: float = 0.5,
+    ) -> tuple[list[tuple[int, float]], dict[int, float]]:
+        """:meth:`fts_search`'s top ``limit``, plus the BM25 of the passages ``ids``, in one statement.
 
-        Used to score passages the vector index found but the keyword top-n
-        did not include, so fusion compares every candidate on both scales.
+        Hybrid search uses it to score the passages the vector index found
+        but the keyword top-n did not include, so fusion compares every
+        candidate on both scales. One FTS5 pass scores every matching row
+        (it must, to rank them); the top and the asked-for ids are both read
+        from that materialised result. Looking ids up in a second statement
+        (``MATCH ? AND rowid IN (...)``) costs more than the ranking itself:
+        FTS5's bm25() recounts each query word's passages for every id
+        (8 ms a search on 3k SciFact passages, 6.6 ms at 1M chunks). Ids
+        that match no query word are absent from the scores.
         """
-        out: dict[int, float] = {}
-        for part in _batches(list(ids), 500):
-            marks = ",".join("?" * len(part))
-            try:
-                rows = self.conn.execute(
-                    f"SELECT rowid, bm25(chunks_fts, 1.0, ?) FROM chunks_fts WHERE chunks_fts MATCH ?"
-                    f" AND rowid IN ({marks})",
-                    [float(title_weight), match, *part],
-                ).fetchall()
-            except sqlite3.OperationalError as exc:
-                log.warning("FTS5 query %r failed: %s", match, exc)
-                return {}
-            out.update((r[0], -r[1]) for r in rows)
-        return out
+        where, params = self.filter_sql(filters)
+        join = "" if where == "1" else " JOIN chunks c ON c.id = f.rowid JOIN documents d ON d.id = c.doc_id"
+        sql = (
+            f"WITH m AS (SELECT f.rowid AS id, bm25(chunks_fts, 1.0, ?) AS s FROM chunks_fts f{join}"
+            f" WHERE chunks_fts MATCH ? AND {where})"
+            " SELECT id, s, 1 FROM (SELECT id, s FROM m ORDER BY s LIMIT ?)"
+            " UNION ALL SELECT id, s, 0 FROM m WHERE id IN (SELECT value FROM json_each(?))"
+        )
+        try:
+            rows = self.conn.execute(
+                sql, [float(title_weight), match, *params, limit, json.dumps([int(i) for i in ids])]
+            ).fetchall()
+        except sqlite3.OperationalError as exc:
+            log.warning("FTS5 query %r failed: %s", match, exc)
+            return [], {}
+        top = sorted(((r[0], -r[1]) for r in rows if r[2]), key=lambda p: -p[1])
+        return top, {r[0]: -r[1] for r in rows if not r[2]}
 
     def integrity(self) -> dict:
         """Counts a health check compares (used by stats and doctor)."""

@@ -127,25 +127,23 @@ def test_large_store_keyword_query_leaves_out_common_words(tmp_path, monkeypatch
     assert hits[0].chunk.text == texts[-1]
 
 
-def test_keyword_scores_come_from_one_pass_when_the_match_is_small(engine, monkeypatch):
-    """Vector hits the keyword top-n missed get their BM25 from the ranking
-    statement itself when every match fits in it; the per-id lookup
-    (``bm25_of``) is only the fallback, and both give the same results."""
-    import search.api
+def test_keyword_top_and_vector_hits_are_scored_in_one_pass(engine):
+    """fts_rank_and_score gives fts_search's top n and, for any other ids,
+    the BM25 they get when every match is ranked; ids matching no query word
+    are absent, and filters apply to both parts."""
+    from search.lexical import build_match
 
-    # Few keyword candidates, so most vector hits need a keyword score.
-    monkeypatch.setattr(engine, "settings", engine.settings.with_(lexical_candidates=2))
-    calls = []
-    real = engine.store.bm25_of
-    monkeypatch.setattr(engine.store, "bm25_of", lambda *a, **kw: calls.append(a) or real(*a, **kw))
-    queries = ["persistent absence attendance mentoring", "designated teacher", "family liaison year 2007"]
-
-    def ranked():
-        return [[(h.chunk.id, round(h.score, 9)) for h in engine.search(q, k=8).hits] for q in queries]
-
-    one_pass = ranked()
-    assert not calls, "every match fitted in one FTS5 pass: no second lookup"
-    monkeypatch.setattr(search.api, "LEXICAL_FULL_ROWS", 1)  # force the per-id lookup
-    looked_up = ranked()
-    assert calls, "matches beyond the pass are looked up by id"
-    assert looked_up == one_pass
+    store = engine.store
+    all_ids = [r[0] for r in store.conn.execute("SELECT id FROM chunks")]
+    for query in ("persistent absence attendance mentoring", "designated teacher", "family liaison year 2007"):
+        match = build_match(query)
+        everything = dict(store.fts_search(match, 10_000))
+        top, scores = store.fts_rank_and_score(match, 3, all_ids)
+        assert top == store.fts_search(match, 3)
+        assert scores == pytest.approx(everything)
+    _top, scores = store.fts_rank_and_score(build_match("designated teacher"), 3, all_ids)
+    assert 0 < len(scores) < len(all_ids), "ids matching no word are absent"
+    guides = Filters(kinds=("guidance",))
+    top, scores = store.fts_rank_and_score(build_match("attendance"), 2, all_ids, guides)
+    assert top == store.fts_search(build_match("attendance"), 2, guides)
+    assert scores == pytest.approx(dict(store.fts_search(build_match("attendance"), 100, guides)))
