@@ -166,7 +166,21 @@ def measure(path: Path, data: dict, settings, n_queries: int, log=print) -> dict
         full = [[h.chunk.id for h in engine.search(q, k=10).hits] for q in queries]
     finally:
         api.LEXICAL_BUDGET_FROM = saved
+    out["budget"] = api.LEXICAL_ROW_BUDGET
     out["hybrid_overlap"] = float(np.mean([len(set(a) & set(b)) / max(1, len(b)) for a, b in zip(budgeted, full)]))
+    # The budget's trade-off, to justify the default: hybrid top-10 overlap
+    # with the all-words query against search latency.
+    out["budget_sweep"] = []
+    saved = api.LEXICAL_ROW_BUDGET
+    try:
+        for budget in (2_000, 5_000, 10_000, 20_000):
+            api.LEXICAL_ROW_BUDGET = budget
+            got = [[h.chunk.id for h in engine.search(q, k=10).hits] for q in queries]
+            ms = [_ms(engine.search, q)[0] for q in queries]
+            ov = float(np.mean([len(set(a) & set(b)) / max(1, len(b)) for a, b in zip(got, full)]))
+            out["budget_sweep"].append((budget, ov, percentile(ms, 50), percentile(ms, 95)))
+    finally:
+        api.LEXICAL_ROW_BUDGET = saved
     # Exact search over the same (float32) vectors: the recall reference and
     # what a flat index would cost at this size.
     flat = faiss.IndexIDMap2(faiss.IndexFlatIP(384))
@@ -309,6 +323,11 @@ def main() -> None:
             f"{r['fts_full_p50']:.1f} / {r['fts_full_p95']:.1f} | {r['fts_overlap']:.3f} / {r['hybrid_overlap']:.3f} | "
             f"{r['flat_p50']:.1f} | {r['recall_at_10']:.3f} ({r['recall_queries']}) | {r['add_doc_ms']:.0f} ({'yes' if r['add_rebuilt'] else 'no'}) |")
     for r in rows:
+        if r.get("budget_sweep"):
+            lines += ["", f"Keyword row budget trade-off at {r['n']:,} chunks (hybrid top-10 overlap with the all-words "
+                      "query; search p50 / p95): " + "; ".join(
+                          f"{b:,}{' (default)' if b == r['budget'] else ''}: {ov:.3f}, {p50:.1f} / {p95:.1f} ms"
+                          for b, ov, p50, p95 in r["budget_sweep"]) + "."]
         if r["sweep"]:
             lines += ["", f"IVF nprobe trade-off at {r['n']:,} chunks (dense top-10 only): " + "; ".join(
                 f"nprobe {p}{' (default)' if p == r['nprobe'] else ''}: recall {rec:.3f}, {ms:.2f} ms"

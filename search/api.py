@@ -50,14 +50,17 @@ IDF_PRIOR_PASSAGES = 1000
 _SURROGATES = re.compile("[\ud800-\udfff]")
 
 #: Most passages a keyword query may make FTS5 score. FTS5 computes BM25 for
-#: every row an OR query matches (~4-17 us a row here): in a 100k-chunk store
-#: "trade deficit widens" matched 17k rows and took 210 ms, "deficit widens"
-#: (3k rows) 54 ms, "widens" (300 rows) 1 ms. Above this budget the
-#: commonest query words are left out of the keyword query (the rarest
-#: always stays); they carry the least BM25 weight anyway, and the dense
-#: side still reads the whole query (bench/RESULTS.md measures the keyword top-10 overlap at 100k
-#: and 1M chunks).
-LEXICAL_ROW_BUDGET = 2_000
+#: every row an OR query matches (~1-4 us a row on a quiet machine here): in
+#: a 100k-chunk store a query of common words took 15 ms p50 / 53 ms p95.
+#: Above this budget the commonest query words are left out of the keyword
+#: query (the rarest always stays); they carry the least BM25 weight
+#: anyway, and the dense side still reads the whole query. The price is a
+#: hybrid top-10 that differs from the all-words one; bench/RESULTS.md
+#: measures the trade-off (100k chunks, 100 Reuters title queries: 2000
+#: rows -> overlap 0.63 at 9.6 ms p50; 5000 -> 0.74 at 10.5 ms; 10000 ->
+#: 0.87 at 14.1 ms; at 1M 5000 gave 0.53 at 22.5 ms and 10000 0.61 at
+#: 26.7 ms, too close to the 30 ms target on this machine).
+LEXICAL_ROW_BUDGET = 5_000
 #: ... and only stores above this many passages are budgeted: below it FTS5
 #: is fast enough, and keyword ranking (and every quality figure measured on
 #: SciFact and the edu questions) stays exactly as it was.
