@@ -56,10 +56,10 @@ _SURROGATES = re.compile("[\ud800-\udfff]")
 #: query (the rarest always stays); they carry the least BM25 weight
 #: anyway, and the dense side still reads the whole query. The price is a
 #: hybrid top-10 that differs from the all-words one; bench/RESULTS.md
-#: measures the trade-off (100k chunks, 100 Reuters title queries: 2000
-#: rows -> overlap 0.63 at 9.6 ms p50; 5000 -> 0.74 at 10.5 ms; 10000 ->
-#: 0.87 at 14.1 ms; at 1M 5000 gave 0.53 at 22.5 ms and 10000 0.61 at
-#: 26.7 ms, too close to the 30 ms target on this machine).
+#: measures the trade-off (100k chunks, 100 Reuters title queries, search
+#: p50: 2000 rows -> overlap 0.63 at 9.8 ms; 5000 -> 0.74 at 13.4 ms; 10000
+#: -> 0.87 at 15.6 ms; at 1M 5000 gave 0.53 at 22.5 ms and 10000 0.61 at
+#: 29.2 ms, at the 30 ms target).
 LEXICAL_ROW_BUDGET = 5_000
 #: ... and only stores above this many passages are budgeted: below it FTS5
 #: is fast enough, and keyword ranking (and every quality figure measured on
