@@ -41,10 +41,14 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(ui_store, tmp_path_factory):
+def _need_chromium() -> None:
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"{CHROMIUM} is absent: install Debian's chromium (`apt-get install chromium`, as .ci/run does)")
+
+
+@pytest.fixture(scope="module")
+def server(ui_store, tmp_path_factory):
+    _need_chromium()
     home = tmp_path_factory.mktemp("browser") / "store"
     shutil.copytree(ui_store, home)
     port = _free_port()
@@ -88,6 +92,9 @@ def server(ui_store, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
+    # Checked here too: pytest sets up `browser` before `server` for `page`,
+    # so a machine without Chromium must skip before Playwright is asked to launch it.
+    _need_chromium()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
