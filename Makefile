@@ -1,5 +1,6 @@
 # Two entry points, both self-installing on a fresh machine:
 #   make run   build the starter index (if needed) and serve the UI on 127.0.0.1:8501
+#              (PORT=N for another port; without it the next free port is taken when 8501 is busy)
 #   make test  run the whole test suite
 PYTHON ?= python3
 VENV   := .venv
@@ -9,7 +10,7 @@ STAMP  := $(VENV)/.installed-stamp
 # multi-GB CUDA build. Override for another platform: make TORCH_SPEC=torch==X
 TORCH_SPEC ?= torch==2.13.0
 STORE  ?= $(CURDIR)/data
-PORT   ?= 8501
+PORT   ?=
 
 .PHONY: install run index test test-fast bench clean
 
@@ -27,7 +28,7 @@ index: install
 	$(VENV)/bin/equisearch --store "$(STORE)" ingest corpus
 
 run: index
-	$(VENV)/bin/equisearch --store "$(STORE)" ui --port $(PORT)
+	$(VENV)/bin/equisearch --store "$(STORE)" ui $(if $(PORT),--port $(PORT))
 
 test: install
 	$(PY) -m pytest

@@ -76,7 +76,7 @@ pass_ctx = click.make_pass_decorator(Context)
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--store", type=click.Path(file_okay=False), envvar="EQUISEARCH_HOME", show_envvar=True,
-              help="Store directory (default: the user data dir).")
+              help="Store directory (default: ./data when it holds a store, as `make run` builds it; else the user data dir).")
 @click.option("--model", help="Sentence-transformers model name or path (env EQUISEARCH_MODEL).")
 @click.option("-v", "--verbose", count=True, help="Log more (-v info, -vv debug).")
 @click.version_option(package_name="equisearch")
@@ -139,7 +139,7 @@ def ingest(c: Context, paths, sitemaps, feeds, crawls, max_pages, url_files, kin
     """
     from search.store import Store
 
-    from .pipeline import IngestReport, Ingestor
+    from .pipeline import IngestReport, Ingestor, one_line
 
     if not (paths or sitemaps or feeds or crawls or url_files):
         raise click.UsageError("give at least one PATH or URL, or --sitemap/--feed/--crawl/--from-file")
@@ -173,7 +173,7 @@ def ingest(c: Context, paths, sitemaps, feeds, crawls, max_pages, url_files, kin
                 try:
                     found = finder(src)
                 except EquisearchError as exc:
-                    report.results.append(ItemResult(src, "failed", " ".join(str(exc).split())))
+                    report.results.append(ItemResult(src, "failed", one_line(exc, src)))
                     continue
                 if not quiet:
                     click.echo(f"{label} {src}: {len(found)} pages", err=True)
@@ -295,6 +295,17 @@ def hit_json(rank: int, hit) -> dict:
     }
 
 
+def _nothing_found(engine, filters) -> str:
+    """Why a search came back empty: an empty store, the filters, or the words."""
+    n = engine.store.info().documents
+    if n == 0:
+        return f"The store {engine.store.path} has no sources yet: run `equisearch ingest PATH` first."
+    if not filters.is_empty():
+        return (f"No passage matches the filters ({filters.describe()}); the store has {n} sources: "
+                "widen or drop the filters (`equisearch sources` lists kinds and sites).")
+    return f"No passage matches these words in the store's {n} sources: try other words."
+
+
 def _source_line(n: int, hit) -> str:
     cit = hit.citation
     bits = [b for b in (cit.site, cit.kind, cit.date, cit.location) if b]
@@ -316,7 +327,8 @@ def _excerpt(text: str, width: int = 300) -> str:
 def search(c: Context, query, k, kind, site, tag, date_from, date_to, as_json) -> None:
     """Hybrid (vector + keyword) search; prints cited passages."""
     engine = c.engine()
-    result = engine.search(query, k=k, filters=_filters(kind, site, tag, date_from, date_to))
+    filters = _filters(kind, site, tag, date_from, date_to)
+    result = engine.search(query, k=k, filters=filters)
     if as_json:
         click.echo(json.dumps({
             "query": result.query,
@@ -326,7 +338,7 @@ def search(c: Context, query, k, kind, site, tag, date_from, date_to, as_json) -
         }, ensure_ascii=False, indent=2))
         return
     if not result.hits:
-        click.echo("No passages found. Ingest sources first (equisearch ingest PATH) or try other words.")
+        click.echo(_nothing_found(engine, filters))
         return
     for i, hit in enumerate(result.hits, start=1):
         click.echo(_source_line(i, hit))
@@ -343,7 +355,8 @@ def search(c: Context, query, k, kind, site, tag, date_from, date_to, as_json) -
 def ask(c: Context, question, k, kind, site, tag, date_from, date_to, as_json) -> None:
     """Answer a question with sentences from the sources, each cited [n]."""
     engine = c.engine()
-    answer = engine.ask(question, k=k, filters=_filters(kind, site, tag, date_from, date_to))
+    filters = _filters(kind, site, tag, date_from, date_to)
+    answer = engine.ask(question, k=k, filters=filters)
     if as_json:
         click.echo(json.dumps({
             "question": answer.question,
@@ -357,7 +370,7 @@ def ask(c: Context, question, k, kind, site, tag, date_from, date_to, as_json) -
         }, ensure_ascii=False, indent=2))
         return
     if not answer.passages:
-        click.echo("The store has no passages yet: run `equisearch ingest PATH` first.")
+        click.echo(_nothing_found(engine, filters))
         return
     click.echo(answer.text)
     if answer.also_searched:
@@ -408,13 +421,7 @@ def remove(c: Context, source) -> None:
     missing = []
     try:
         for s in source:
-            doc = None
-            if s.isdigit():
-                doc = store.get_document(int(s))
-            if doc is None:
-                doc = store.find_document(s)
-            if doc is None and not s.startswith(("http://", "https://")):
-                doc = store.find_document(str(Path(s).expanduser().resolve()))
+            doc = store.find_source(s)
             if doc is None:
                 missing.append(s)
                 continue
@@ -589,19 +596,52 @@ def eval_beir(c: Context, folder, modes, split, max_queries, extra_docs, as_json
         click.echo(f"skipped {line}", err=True)
 
 
+#: The UI's port when none is given; the next free one is taken when it is busy.
+DEFAULT_PORT = 8501
+
+
+def _port_free(host: str, port: int) -> bool:
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
 @main.command()
-@click.option("--port", default=8501, show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=None,
+              help=f"Port to serve on (default {DEFAULT_PORT}, or the next free one when it is busy).")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @pass_ctx
+@friendly_errors
 def ui(c: Context, port, host) -> None:
-    """Open the browser UI (Streamlit) on this store."""
+    """Serve the browser UI (Streamlit) on this store and print its address."""
+    if port is not None and not _port_free(host, port):
+        raise click.ClickException(
+            f"port {port} on {host} is already in use (another equisearch UI?): stop it, or choose "
+            "another port with --port N (`make run PORT=N`)")
+    if port is None:
+        port = next((p for p in range(DEFAULT_PORT, DEFAULT_PORT + 50) if _port_free(host, p)), None)
+        if port is None:
+            raise click.ClickException(f"ports {DEFAULT_PORT}-{DEFAULT_PORT + 49} on {host} are all in use: "
+                                       "choose one with --port N")
+        if port != DEFAULT_PORT:
+            click.echo(f"port {DEFAULT_PORT} is in use: serving on {port} instead", err=True)
     app = Path(__file__).resolve().parent.parent / "ui" / "app.py"
     env = {**os.environ, "EQUISEARCH_HOME": str(c.home)}
     if c.settings.model:
         env.setdefault("EQUISEARCH_MODEL", c.settings.model)
+    shown = f"[{host}]" if ":" in host else host
+    click.echo(f"equisearch UI: http://{shown}:{port}  (store {c.home}; open it in a browser, Ctrl+C stops it)")
     cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.address", host,
            "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false"]
-    sys.exit(subprocess.call(cmd, env=env))
+    try:
+        sys.exit(subprocess.call(cmd, env=env))
+    except KeyboardInterrupt:  # Ctrl+C reaches both processes; Streamlit says goodbye itself
+        sys.exit(0)
 
 
 # Reading lists live in their own module; imported last because it imports

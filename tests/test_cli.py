@@ -10,7 +10,7 @@ import ingest.pipeline
 import search.api
 from ingest.cli import main
 
-from .conftest import CORPUS, FakeEmbedder
+from .conftest import CORPUS, STARTER_DOCS, FakeEmbedder
 
 
 @pytest.fixture
@@ -46,22 +46,22 @@ def test_every_command_has_help():
 def test_ingest_summary_and_idempotence(store_dir):
     r = run("ingest", str(CORPUS), store=store_dir)
     assert r.exit_code == 0
-    assert "0 added, 0 updated, 5 unchanged" in r.output
+    assert f"0 added, 0 updated, {STARTER_DOCS} unchanged" in r.output
 
 
 def test_stats_json_keys(store_dir):
     data = json.loads(run("stats", "--json", store=store_dir).output)
     assert {"documents", "chunks", "model", "dim", "chunking", "vectors", "schema_version", "store"} <= set(data)
-    assert data["documents"] == 5 and data["chunks"] == data["vectors"] > 5
+    assert data["documents"] == STARTER_DOCS and data["chunks"] == data["vectors"] > STARTER_DOCS
 
 
 def test_sources_json_and_remove(store_dir):
     docs = json.loads(run("sources", "--json", store=store_dir).output)
-    assert len(docs) == 5
+    assert len(docs) == STARTER_DOCS
     assert {"id", "title", "uri", "site", "kind", "date", "chunks", "added_at"} <= set(docs[0])
     r = run("remove", str(docs[0]["id"]), store=store_dir)
     assert r.exit_code == 0 and "removed" in r.output
-    assert len(json.loads(run("sources", "--json", store=store_dir).output)) == 4
+    assert len(json.loads(run("sources", "--json", store=store_dir).output)) == STARTER_DOCS - 1
     r = run("remove", "no-such-thing", store=store_dir)
     assert r.exit_code == 1 and "not found" in r.output
 

@@ -20,7 +20,7 @@ from search.settings import Settings
 from search.store import Store
 from search.vectors import INDEX_NAME, SIDECAR_NAME, VectorIndex
 
-from .conftest import CORPUS, FakeEmbedder
+from .conftest import CORPUS, STARTER_DOCS, FakeEmbedder
 
 
 @pytest.fixture
@@ -29,7 +29,7 @@ def home(tmp_path):
     home = tmp_path / "store"
     store = Store.open(home)
     report = Ingestor(store, Settings(home=str(home)), FakeEmbedder()).ingest_paths([CORPUS])
-    assert report.counts["added"] == 5
+    assert report.counts["added"] == STARTER_DOCS
     store.close()
     return home
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import logging
+import mimetypes
 import re
 from functools import wraps
 from pathlib import Path
@@ -95,6 +96,26 @@ def esc(text: str | None) -> str:
 def safe_link(url: str) -> str:
     """``url`` if it is an http(s) link a browser may open from the page, else ''."""
     return url if url.startswith(("http://", "https://")) else ""
+
+
+def local_file(cit, key: str) -> None:
+    """The source's own file, offered for download from the server, with its page.
+
+    A document ingested from disk has no link a browser could open (a
+    ``file://`` link names a path on the server): show its file name and the
+    cited page ("dfe-2018-guidance.pdf, p. 21") and serve the file itself.
+    Read only when the button is pressed.
+    """
+    if not cit.file:
+        return
+    path = Path(cit.file)
+    label = cit.file_name + (f", {cit.location}" if cit.location else "")
+    if not path.is_file():
+        st.caption(f"{label} (the file is no longer on the server)")
+        return
+    st.download_button(f"Download {label}", data=path.read_bytes, file_name=cit.file_name,
+                       mime=mimetypes.guess_type(cit.file_name)[0] or "application/octet-stream",
+                       key=key, on_click="ignore")
 
 
 def flash(kind: str, message: str) -> None:

@@ -1,8 +1,11 @@
 """Sources: the corpus as a table; search it, open one to read its passages, remove one."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
+from search.types import Citation
 from ui.actions import remove_source
 from ui.common import (
     active_list_id,
@@ -10,6 +13,7 @@ from ui.common import (
     esc,
     flash,
     home,
+    local_file,
     md,
     reading_lists,
     safe_callback,
@@ -83,10 +87,12 @@ def main() -> None:
     doc = by_id[doc_id]
     st.html(f'<h3 style="margin:0">{esc(doc.title)}</h3><div style="opacity:.75">'
             + " · ".join(esc(b) for b in (doc.site, doc.kind, doc.date, doc.author) if b) + "</div>")
-    st.text(doc.url or doc.uri)
+    local = "" if safe_link(doc.uri) else doc.uri
+    st.text(doc.url or Path(local).name)  # never a path on the server
     c1, c2, c3 = st.columns([2, 2, 3])
     if safe_link(doc.url or doc.uri):
         c1.link_button("Open the original", safe_link(doc.url or doc.uri))
+    local_file(Citation(doc.title, doc.site, doc.kind, doc.date, doc.uri, "", "", file=local), key=f"src-file-{doc.id}")
     c2.button("Add whole source to list", key=f"src-add-{doc.id}", on_click=_add_source, args=(doc.id,))
     c3.button("Remove this source…", key=f"src-rm-{doc.id}", on_click=_confirm_remove, args=(doc.id,))
     if st.session_state.get("confirm_remove") == doc.id:
