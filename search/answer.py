@@ -18,6 +18,7 @@ from typing import Sequence
 
 import numpy as np
 
+from . import intent
 from .embedding import Embedder
 from .hybrid import near_duplicate, shingles
 from .lexical import query_terms
@@ -54,25 +55,69 @@ def _stem(w: str) -> str:
     return w[:-1] if len(w) > 3 and w.endswith("e") else w
 
 
-def candidate_sentences(hits: Sequence[Hit]) -> list[tuple[int, str]]:
-    """(1-based passage number, sentence) for every usable sentence."""
+#: Leading layout marks that are not part of a sentence: bullets, list
+#: numbering ("1.", "(a)", "ii)") and a statutory paragraph number ("69 If
+#: the pupil..."). Only these (and whitespace) may differ between an answer
+#: sentence and the passage text it is copied from (:func:`verbatim_in`).
+_LEADING_MARKS = re.compile(
+    r"^(?:[•·▪●◦‣∙\-–*]\s*|\(?(?:\d{1,3}|[a-z]|[ivx]{1,5})[.)]\s+|\d{1,3}\s+(?=[A-Z]))+"
+)
+
+
+def display_text(raw: str) -> str:
+    """A sentence as shown in an answer: layout marks at its start dropped, whitespace collapsed."""
+    return " ".join(_LEADING_MARKS.sub("", raw.strip()).split())
+
+
+def verbatim_in(sentence: str, passage: str) -> bool:
+    """True when ``sentence`` is the passage's own words, up to whitespace.
+
+    The check every answer sentence passes before it is shown: an answer
+    never says anything its passage does not say word for word.
+    """
+    return bool(sentence) and " ".join(sentence.split()) in " ".join(passage.split())
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """A candidate answer sentence: passage ``ref`` (1-based), its span in the passage, the text shown."""
+
+    ref: int
+    start: int
+    end: int
+    text: str
+    list_item: bool = False
+
+
+def candidate_sentences(hits: Sequence[Hit]) -> list[Sentence]:
+    """Every usable sentence of the retrieved passages."""
     out = []
     for n, hit in enumerate(hits, start=1):
         text = hit.chunk.text
         for a, b in sentence_spans(text):
-            sent = text[a:b]
-            count = len(words(sent))
+            raw = text[a:b]
+            shown = display_text(raw)
+            count = len(words(shown))
             if count < MIN_WORDS or count > MAX_WORDS:
                 continue
             # Headings and list stubs without a verb-ish ending read badly
             # as an answer; require some sentence punctuation or length.
-            if not re.search(r"[.!?:;)]$", sent) and count < 12:
+            list_item = shown != " ".join(raw.split())
+            if not re.search(r"[.!?:;)]$", shown) and count < 12:
+                continue
+            # A bullet point without its lead-in ("• Supporting pupil
+            # transition (e.g. KS3-4)") is a fragment unless it is a clause.
+            if list_item and count < 12 and not re.search(r"[.!?;]$", shown):
                 continue
             # A question in the source ("so what is the role of the teacher?")
             # restates the problem; it never answers it.
-            if sent.rstrip("\"'”’)").endswith("?"):
+            if shown.rstrip("\"'”’)").endswith("?"):
                 continue
-            out.append((n, sent))
+            # A lead-in that only announces a list ("Approaches that are:")
+            # says nothing by itself.
+            if shown.endswith(":") and count < 12:
+                continue
+            out.append(Sentence(n, a, b, shown, list_item=list_item))
     return out
 
 
@@ -152,6 +197,61 @@ def question_coverage(
     return Coverage(found / total if total else 1.0, tuple(dict.fromkeys(missing)))
 
 
+#: Cues in a sentence that fit each kind of question (search/intent.py).
+_CUES = {
+    intent.DEFINITION: re.compile(
+        r"\b(means?|meaning|(is|are) defined|defined (as|in)|refers? to|(are|is) (those )?(children|pupils|a child|"
+        r"a pupil|young people|people|someone|anyone) (who|whom|that)|includes?|counts? as|for the purposes? of|"
+        r"is (a|an|the) [\w-]+ (who|that|which))\b", re.I),
+    intent.NEEDS_IMPROVE: re.compile(
+        r"\b(not (yet |always |consistently |sufficiently |routinely )?(good|effective|robust|timely|consistent|"
+        r"strong|sufficient|adequate|clear|well)|too (many|few|slow|long|often|variable|late)|inconsistent(ly)?|"
+        r"weak(ness|nesses|er)?|poor(ly)?|inadequate|requires? improvement|needs? to|should (ensure|improve|"
+        r"strengthen|develop)|must (ensure|improve)|lack(s|ing)?|insufficient(ly)?|delays?|delayed|gaps?|variable|"
+        r"not all|does not|do not|did not|is not|are not|has not|have not|fail(s|ed)? to|limited|"
+        r"areas? for (improvement|development))\b|^(ensure|improve|strengthen|develop|increase|reduce|review|"
+        r"establish|address|make sure)\b", re.I),
+    intent.STRENGTHS: re.compile(
+        r"\b(good|strong(ly)?|effective(ly)?|well|robust|timely|improved|improving|outstanding|positive|"
+        r"comprehensive|high[- ]quality|successful(ly)?|strength|benefit(s|ed)?|appropriate(ly)?)\b", re.I),
+    intent.HOW_LONG: re.compile(
+        r"\b(\d+|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty)\s+"
+        r"(school |working |calendar |consecutive )?(days?|weeks?|months?|years?|hours?|terms?|sessions?)\b|"
+        r"\bwithin\b|\b(annually|termly|each term|every term|once a year|twice a year|every \w+ months)\b", re.I),
+    intent.WHEN: re.compile(
+        r"\b(\d{1,2} (january|february|march|april|may|june|july|august|september|october|november|december)|"
+        r"(january|february|march|april|may|june|july|august|september|october|november|december) \d{4}|"
+        r"\d{4}|aged? \d+|by the (end|start)|before|after|within|when|as soon as|no later than)\b", re.I),
+    intent.WHAT_WORKS: re.compile(
+        r"\b(should|can|could|help(s|ful|ed)?|effective(ly)?|support(s|ing|ed)?|approach(es)?|strateg(y|ies)|"
+        r"works? (well|best)|benefit|improv(e|es|ed|ing)|evidence|recommend(s|ed)?|promot(e|es|ing)|encourag\w*|"
+        r"ensur(e|es|ing)|consider|use of|tailored|training)\b", re.I),
+    intent.WHO: re.compile(r"\b(responsib\w+|role|must|should|is the|are the|lead|appoint\w*|designated)\b", re.I),
+}
+#: The opposite kind: a sentence praising a service does not answer "what
+#: must it improve?", and a criticism does not answer "what is it good at?".
+_OPPOSITE = {intent.NEEDS_IMPROVE: intent.STRENGTHS, intent.STRENGTHS: intent.NEEDS_IMPROVE}
+#: How much a matching cue moves a sentence (cosines spread over ~0.3).
+CUE_BONUS = 0.06
+#: Kinds that must show their cue: a "how long" answer without a time in it is no answer.
+_CUE_REQUIRED = (intent.HOW_LONG, intent.WHEN, intent.DEFINITION)
+#: For "what works" questions, statutory guidance and research before
+#: inspection findings, opinion, forums and event pages (added to the score).
+KIND_PRIOR = {"guidance": 0.04, "report": 0.03, "inspection": 0.02, "article": 0.0, "transcript": 0.0,
+              "other": 0.0, "forum": -0.03, "event": -0.05}
+
+
+def _cue_score(kind: str, text: str) -> float:
+    cue = _CUES.get(kind)
+    score = CUE_BONUS if cue is not None and cue.search(text) else 0.0
+    if kind in _CUE_REQUIRED and not score:
+        score = -CUE_BONUS
+    opposite = _CUES.get(_OPPOSITE.get(kind, ""))
+    if opposite is not None and opposite.search(text) and not score:
+        score = -CUE_BONUS
+    return score
+
+
 def compose_answer(
     question: str,
     query_vec: np.ndarray,
@@ -163,8 +263,9 @@ def compose_answer(
     alternatives: Sequence[str] = (),
     unseen_weight: float | None = None,
     known: frozenset[str] = frozenset(),
+    asked: intent.Intent | None = None,
 ) -> Answer:
-    """Choose up to ``settings.answer_sentences`` cited sentences, or abstain.
+    """Choose cited sentences shaped by the question's intent, or abstain.
 
     Confidence = best sentence cosine + ``coverage_weight`` x the weighted
     share of question words found - ``missing_term_penalty`` if a specific
@@ -172,22 +273,34 @@ def compose_answer(
     (:func:`question_coverage`); below ``abstain_threshold`` the answer
     abstains. ``term_weights``, ``alternatives``, ``unseen_weight`` and ``known`` are
     passed to :func:`question_coverage`.
+
+    Then, by ``asked`` (:func:`search.intent.detect` of the question):
+    "what works", "needs to improve" and "strengths" questions get a list
+    of up to ``answer_points`` distinct points, one a passage and from
+    distinct sources first; other questions the best sentences, the one
+    with the kind's cue (a definition's "means", a time for "how long")
+    first. Every sentence is checked to be its passage's own words.
     """
+    asked = asked or intent.detect(question)
     hits = tuple(hits)
     cands = candidate_sentences(hits)
     if not cands:
-        return Answer(question, (), hits, True, 0.0, also_searched, reason="no passage has a usable sentence")
-    vecs = embedder.encode([s for _, s in cands], batch_size=64)
+        return Answer(question, (), hits, True, 0.0, also_searched, reason="no passage has a usable sentence",
+                      intent=asked.kind)
+    vecs = embedder.encode([c.text for c in cands], batch_size=64)
     cos = vecs @ np.asarray(query_vec, dtype=np.float32).reshape(-1)
     q_stems = {_stem(t) for t in query_terms(question)}
     scores = []
-    for (n, sent), c in zip(cands, cos):
-        s_stems = {_stem(w) for w in query_terms(sent)}
+    for c, sim in zip(cands, cos):
+        s_stems = {_stem(w) for w in query_terms(c.text)}
         overlap = len(q_stems & s_stems) / len(q_stems) if q_stems else 0.0
         # Cosine decides; keyword overlap breaks near-ties toward sentences
         # that use the question's own words; earlier passages (better fused
-        # rank) get a slight edge.
-        scores.append(float(c) + 0.15 * overlap - 0.01 * (n - 1))
+        # rank) get a slight edge; the question's kind adds its cue.
+        score = float(sim) + 0.15 * overlap - 0.01 * (c.ref - 1) + _cue_score(asked.kind, c.text)
+        if asked.wants_list:
+            score += KIND_PRIOR.get(hits[c.ref - 1].document.kind, 0.0)
+        scores.append(score)
     order = np.argsort(-np.asarray(scores), kind="stable")
     best_cos = float(cos.max())
     cov = question_coverage(question, hits, term_weights, alternatives, unseen_weight, known)
@@ -198,23 +311,42 @@ def compose_answer(
             question, (), hits, True, confidence, also_searched,
             reason=f"confidence {confidence:.2f} (best sentence {best_cos:.2f}, question words found "
                    f"{cov.share:.0%}{not_found}) < {settings.abstain_threshold:.2f}",
-            missing=cov.missing,
+            missing=cov.missing, intent=asked.kind,
         )
+    limit = settings.answer_points if asked.wants_list else settings.answer_sentences
+    chosen = _choose(cands, scores, order, cos, hits, limit, one_per_passage=asked.wants_list)
+    return Answer(question, tuple(chosen), hits, False, confidence, also_searched, intent=asked.kind)
+
+
+def _choose(cands, scores, order, cos, hits, limit: int, *, one_per_passage: bool) -> list[AnswerSentence]:
+    """The best non-repeating sentences, verbatim-checked; for lists one a
+    passage, distinct documents first (a second pass fills up from the rest)."""
     chosen: list[AnswerSentence] = []
     chosen_sh: list[set] = []
-    floor = best_cos - 0.25
-    for i in order:
-        n, sent = cands[i]
-        if cos[i] < floor and chosen:
-            break
-        sh = shingles(sent, 3)
-        if any(near_duplicate(sh, other, 0.6) for other in chosen_sh):
-            continue
-        # Never assume: the sentence must be in the passage it cites.
-        if sent not in hits[n - 1].chunk.text:
-            continue
-        chosen.append(AnswerSentence(sent, n, round(scores[i], 4)))
-        chosen_sh.append(sh)
-        if len(chosen) >= settings.answer_sentences:
-            break
-    return Answer(question, tuple(chosen), hits, False, confidence, also_searched)
+    used_refs: set[int] = set()
+    used_docs: set[int] = set()
+    floor = float(cos.max()) - 0.25
+    passes = (True, False) if one_per_passage else (False,)
+    for distinct_docs in passes:
+        for i in order:
+            c = cands[i]
+            if cos[i] < floor and chosen:
+                break
+            if one_per_passage and c.ref in used_refs:
+                continue
+            doc = hits[c.ref - 1].document.id
+            if distinct_docs and doc in used_docs:
+                continue
+            sh = shingles(c.text, 3)
+            if any(near_duplicate(sh, other, 0.6) for other in chosen_sh):
+                continue
+            # Never assume: the sentence must be its passage's own words.
+            if not verbatim_in(c.text, hits[c.ref - 1].chunk.text):
+                continue
+            chosen.append(AnswerSentence(c.text, c.ref, round(scores[i], 4), c.start, c.end))
+            chosen_sh.append(sh)
+            used_refs.add(c.ref)
+            used_docs.add(doc)
+            if len(chosen) >= limit:
+                return chosen
+    return chosen

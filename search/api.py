@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import intent
 from .answer import compose_answer
 from .embedding import Embedder, load_embedder, query_embedder
 from .errors import QueryError
@@ -299,7 +300,7 @@ class Engine:
         return compose_answer(
             question, qvec, hits, self.embedder, self.settings, expansion.shown, weights,
             alternatives=expansion.synonyms + expansion.related, unseen_weight=unseen,
-            known=self.vocabulary().acronyms,
+            known=self.vocabulary().acronyms, asked=intent.detect(question),
         )
 
     def term_weights(self, text: str, n: int | None = None) -> dict[str, float]:

@@ -15,6 +15,7 @@ from ui.common import (
     md,
     reading_lists,
     safe_callback,
+    local_file,
     safe_link,
     show_flashes,
 )
@@ -82,13 +83,9 @@ def _add_source(doc_id: int) -> None:
     _add_to_list("source", doc_id)
 
 
-def highlighted(text: str, sentences: list[str]) -> str:
-    """The passage as escaped HTML with the answer's sentences in <mark>."""
-    spans = []
-    for sent in sentences:
-        start = text.find(sent)
-        if start >= 0:
-            spans.append((start, start + len(sent)))
+def highlighted(text: str, spans: list[tuple[int, int]]) -> str:
+    """The passage as escaped HTML with the answer's sentences (their spans in ``text``) in <mark>."""
+    spans = [(a, b) for a, b in spans if 0 <= a < b <= len(text)]
     out, pos = [], 0
     for a, b in sorted(spans):
         if a < pos:  # overlapping sentences: extend the open highlight
@@ -107,17 +104,19 @@ def render_answer(answer) -> None:
         about = f" Nothing in them is about: {md(', '.join(answer.missing))}." if answer.missing else ""
         st.warning(f"The sources don't answer this clearly.{about} The closest passages are below, so you can judge.")
     else:
-        body = " ".join(f'{esc(s.text)} <a href="#source-{s.ref}" class="eq-ref">[{s.ref}]</a>'
-                        for s in answer.sentences)
+        parts = [f'{esc(s.text)} <a href="#source-{s.ref}" class="eq-ref">[{s.ref}]</a>' for s in answer.sentences]
+        # "What works" questions are answered with points, one a source passage.
+        body = ("<ul style=\"margin:0\">" + "".join(f"<li>{p}</li>" for p in parts) + "</ul>"
+                if answer.is_list else " ".join(parts))
         st.html(f'<div class="eq-answer" style="font-size:1.1rem;line-height:1.6">{body}</div>')
     if answer.also_searched:
         st.caption("Also searched for: " + ", ".join(esc(t) for t in answer.also_searched))
     st.subheader("Closest passages" if answer.abstained else "Sources")
     for n, hit in enumerate(answer.passages, start=1):
-        render_card(n, hit, [s.text for s in answer.sentences if s.ref == n])
+        render_card(n, hit, [(s.start, s.end) for s in answer.sentences if s.ref == n])
 
 
-def render_card(n: int, hit, sentences: list[str]) -> None:
+def render_card(n: int, hit, spans: list[tuple[int, int]]) -> None:
     cit, ch = hit.citation, hit.chunk
     meta = " · ".join(esc(b) for b in (cit.site, cit.kind, cit.date, cit.location) if b)
     speaker = f'<div style="opacity:.7">{esc(ch.speaker)}</div>' if ch.speaker else ""
@@ -126,20 +125,19 @@ def render_card(n: int, hit, sentences: list[str]) -> None:
             f'<div class="eq-card" id="source-{n}">'
             f'<div class="eq-title" style="font-weight:600;font-size:1.05rem">[{n}] {esc(cit.title)}</div>'
             f'<div class="eq-meta" style="opacity:.75;font-size:.9rem">{meta}</div>{speaker}'
-            f'<div class="eq-passage" style="white-space:pre-wrap;margin-top:.5rem">{highlighted(ch.text, sentences)}</div>'
+            f'<div class="eq-passage" style="white-space:pre-wrap;margin-top:.5rem">{highlighted(ch.text, spans)}</div>'
             "</div>"
         )
         c1, c2, c3 = st.columns([2, 2, 3])
         link = safe_link(cit.link)
         if link:
-            c1.link_button(f"Open source{' at ' + cit.location if cit.location else ''}", link)
+            where = f" at {cit.location}" if cit.location and cit.link_at_location else ""
+            c1.link_button(f"Open source{where}" if where or not cit.location else "Open source page", link)
         c2.button("Add passage to list", key=f"addp-{n}-{ch.id}", on_click=_add_passage, args=(ch.id,),
                   help="Adds this passage to the reading list chosen in the sidebar.")
         c3.button("Add whole source to list", key=f"adds-{n}-{ch.doc_id}", on_click=_add_source,
                   args=(ch.doc_id,))
-        if not link and cit.link:
-            # A browser will not open file:// links from a web page: show where it is.
-            st.text(f"Local file: {cit.link.removeprefix('file://')}")
+        local_file(cit, key=f"file-{n}-{ch.id}")
 
 
 def main() -> None:
