@@ -127,11 +127,11 @@ def hostile_queries(tmp: Path) -> tuple[int, int, int]:
     from search.errors import QueryError
     from search.settings import Settings
     from search.store import Store
-    from tests.conftest import CORPUS, FakeEmbedder
+    from tests.conftest import SEEDS, FakeEmbedder
     from tests.test_hostile import HOSTILE
 
     home = tmp / "hostile"
-    Ingestor(Store.open(home), Settings(home=str(home)), FakeEmbedder()).ingest_paths([CORPUS])
+    Ingestor(Store.open(home), Settings(home=str(home)), FakeEmbedder()).ingest_paths([SEEDS])
     engine = Engine(Store.open(home), Settings(home=str(home)), FakeEmbedder())
     calls = errors = 0
     for q in HOSTILE:

@@ -542,7 +542,7 @@ def doctor(c: Context, repair, as_json) -> None:
 @pass_ctx
 @friendly_errors
 def eval_(c: Context, file, k, as_json) -> None:
-    """Measure recall@k, MRR, abstention and latency on a question file (JSONL)."""
+    """Measure answers (useful, exact), recall@k, MRR, abstention and latency on a question file (JSONL)."""
     from search.evaluate import evaluate, load_eval
 
     report = evaluate(c.engine(), load_eval(file), k=k)
@@ -554,9 +554,10 @@ def eval_(c: Context, file, k, as_json) -> None:
         extra = f"rank {p['rank']}" if p["rank"] else ("abstained" if p["abstained"] else "answered")
         click.echo(f"{mark} {p['id']:>6}  {extra:<10} {p['question']}")
     click.echo(
-        f"\nn={report['n']}  recall@{k}={report['recall_at_k']}  mrr={report['mrr']}  "
+        f"\nn={report['n']}  useful={report['useful']}  exact={report['exact']}  "
+        f"recall@{k}={report['recall_at_k']}  mrr={report['mrr']}  "
         f"abstain_correct={report['abstain_correct']}  abstain_wrong={report['abstain_wrong']}  "
-        f"latency p50={report['latency_ms']['p50']} ms p95={report['latency_ms']['p95']} ms"
+        f"search p50={report['latency_ms']['p50']} ms  ask p50={report['ask_latency_ms']['p50']} ms"
     )
 
 

@@ -9,6 +9,10 @@ passage texts (case-insensitive, whitespace collapsed, typographic quotes
 folded). Lines with empty ``answers`` are unanswerable: they count as correct
 when ``ask`` abstains. Answerable lines are scored on their passages whether
 or not ``ask`` abstains; abstaining on them is counted in ``abstain_wrong``.
+
+Answer-level figures score what a reader of ``ask`` gets: ``useful`` when
+the answer did not abstain and a passage that one of its sentences cites
+holds an answer string; ``exact`` when the answer's sentences themselves do.
 """
 from __future__ import annotations
 
@@ -83,12 +87,16 @@ def evaluate(engine: Engine, items: list[EvalItem], k: int = 5) -> dict:
         engine.search(items[0].question, k=k)  # warm the model and index
     per_question = []
     latencies = []
+    ask_latencies = []
     for item in items:
         t0 = time.perf_counter()
         result = engine.search(item.question, k=k)
         latencies.append((time.perf_counter() - t0) * 1000)
+        t0 = time.perf_counter()
         answer = engine.ask(item.question, k=k)
+        ask_latencies.append((time.perf_counter() - t0) * 1000)
         rank = None
+        useful = exact = False
         if item.answerable:
             wanted = [match_text(a) for a in item.answers]
             for i, hit in enumerate(result.hits, start=1):
@@ -96,6 +104,14 @@ def evaluate(engine: Engine, items: list[EvalItem], k: int = 5) -> dict:
                 if any(w in text for w in wanted):
                     rank = i
                     break
+            if not answer.abstained:
+                # What a reader gets: a cited passage holds the answer
+                # (useful), or the answer's own sentences do (exact).
+                cited = {s.ref for s in answer.sentences}
+                useful = any(any(w in match_text(answer.passages[r - 1].chunk.text) for w in wanted)
+                             for r in cited if 0 < r <= len(answer.passages))
+                said = match_text(" ".join(s.text for s in answer.sentences))
+                exact = any(w in said for w in wanted)
         hit_ok = rank is not None if item.answerable else answer.abstained
         per_question.append(
             {
@@ -105,6 +121,9 @@ def evaluate(engine: Engine, items: list[EvalItem], k: int = 5) -> dict:
                 "hit": hit_ok,
                 "rank": rank,
                 "abstained": answer.abstained,
+                "useful": useful,
+                "exact": exact,
+                "intent": answer.intent,
                 "confidence": round(answer.confidence, 4),
                 "latency_ms": round(latencies[-1], 2),
                 "top_titles": [h.citation.title for h in result.hits],
@@ -119,9 +138,13 @@ def evaluate(engine: Engine, items: list[EvalItem], k: int = 5) -> dict:
         "n_unanswerable": len(unanswerable),
         "recall_at_k": _share(p["hit"] for p in answerable),
         "mrr": round(sum(1 / p["rank"] for p in answerable if p["rank"]) / len(answerable), 4) if answerable else None,
+        "useful": _share(p["useful"] for p in answerable),
+        "exact": _share(p["exact"] for p in answerable),
         "abstain_correct": _share(p["abstained"] for p in unanswerable),
         "abstain_wrong": _share(p["abstained"] for p in answerable),
         "latency_ms": {"p50": round(_percentile(latencies, 50), 2), "p95": round(_percentile(latencies, 95), 2)},
+        "ask_latency_ms": {"p50": round(_percentile(ask_latencies, 50), 2),
+                           "p95": round(_percentile(ask_latencies, 95), 2)},
         "per_question": per_question,
     }
 

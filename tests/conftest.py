@@ -6,10 +6,12 @@ exists to test plumbing (store, index, CLI wiring) fast.
 """
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
 import re
 import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +22,27 @@ DATA = Path(__file__).resolve().parent / "data"
 CORPUS = ROOT / "corpus"
 #: Documents in the starter corpus (its manifest lists each one).
 STARTER_DOCS = len(json.loads((CORPUS / "manifest.json").read_text(encoding="utf-8"))["documents"])
+
+
+def _seed_corpus() -> Path:
+    """The starter corpus's five web-page extracts and their manifest entries, without the PDFs.
+
+    Plumbing tests (fake embedder: store, CLI wiring, doctor, crash) ingest
+    a corpus many times; the four guidance PDFs cost seconds of parsing each
+    time and test nothing more there. Tests of behaviour use CORPUS.
+    """
+    folder = Path(tempfile.mkdtemp(prefix="eqs-seeds-"))
+    atexit.register(shutil.rmtree, folder, True)
+    manifest = json.loads((CORPUS / "manifest.json").read_text(encoding="utf-8"))
+    manifest["documents"] = [d for d in manifest["documents"] if d["file"].endswith(".txt")]
+    for d in manifest["documents"]:
+        shutil.copy(CORPUS / d["file"], folder / d["file"])
+    (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    return folder
+
+
+SEEDS = _seed_corpus()
+SEED_DOCS = 5
 SHARED = ROOT.parent / "shared"
 
 
@@ -81,9 +104,9 @@ def settings(tmp_path):
 
 @pytest.fixture
 def corpus_copy(tmp_path):
-    """A writable copy of the starter corpus (seeds + manifest)."""
+    """A writable copy of the starter corpus's web pages (:data:`SEEDS`: seeds + manifest)."""
     dest = tmp_path / "corpus"
-    shutil.copytree(CORPUS, dest)
+    shutil.copytree(SEEDS, dest)
     return dest
 
 

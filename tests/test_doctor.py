@@ -20,7 +20,7 @@ from search.settings import Settings
 from search.store import Store
 from search.vectors import INDEX_NAME, SIDECAR_NAME, VectorIndex
 
-from .conftest import CORPUS, STARTER_DOCS, FakeEmbedder
+from .conftest import SEED_DOCS, SEEDS, FakeEmbedder
 
 
 @pytest.fixture
@@ -28,8 +28,8 @@ def home(tmp_path):
     """The starter corpus ingested with the fake embedder (plumbing only)."""
     home = tmp_path / "store"
     store = Store.open(home)
-    report = Ingestor(store, Settings(home=str(home)), FakeEmbedder()).ingest_paths([CORPUS])
-    assert report.counts["added"] == STARTER_DOCS
+    report = Ingestor(store, Settings(home=str(home)), FakeEmbedder()).ingest_paths([SEEDS])
+    assert report.counts["added"] == SEED_DOCS
     store.close()
     return home
 

@@ -10,7 +10,7 @@ from search.errors import StoreMismatch
 from search.settings import Settings
 from search.store import Store
 
-from .conftest import STARTER_DOCS, FakeEmbedder
+from .conftest import SEED_DOCS, FakeEmbedder
 
 
 def _ingestor(settings, embedder=None):
@@ -21,10 +21,10 @@ def _ingestor(settings, embedder=None):
 def test_idempotent_reingest_costs_nothing(settings, corpus_copy):
     emb = FakeEmbedder()
     first = _ingestor(settings, emb).ingest_paths([corpus_copy])
-    assert first.counts["added"] == STARTER_DOCS and not first.failed
+    assert first.counts["added"] == SEED_DOCS and not first.failed
     calls = emb.calls
     again = _ingestor(settings, emb).ingest_paths([corpus_copy])
-    assert again.counts["unchanged"] == STARTER_DOCS
+    assert again.counts["unchanged"] == SEED_DOCS
     assert emb.calls == calls, "unchanged files must not be re-embedded"
 
 
@@ -48,7 +48,7 @@ def test_changed_file_replaced_reusing_unchanged_passages(settings, corpus_copy)
     assert report.counts["updated"] == 1
     assert emb.encoded - encoded_before < report.results[0].chunks, "unchanged passages reuse stored vectors"
     store = Store.open(settings.home_path)
-    assert store.info().documents == STARTER_DOCS
+    assert store.info().documents == SEED_DOCS
     assert any("brand new closing paragraph" in c.text for d in store.documents() for c in store.chunks_of(d.id))
     assert store.info().chunks >= n_before
 
@@ -131,7 +131,7 @@ def test_rebuild_re_embeds_from_stored_text(settings, corpus_copy):
     new = FakeEmbedder(dim=32)
     new.name = "another-model"
     report = rebuild_store(store, settings.with_(chunk_words=60, chunk_overlap_words=10), new)
-    assert report.documents == STARTER_DOCS
+    assert report.documents == SEED_DOCS
     info = store.info()
     assert (info.model, info.dim, info.chunking) == ("another-model", 32, "words=60,overlap=10,v1")
     after = {c.text for d in store.documents() for c in store.chunks_of(d.id)}

@@ -22,7 +22,7 @@ from search.settings import Settings
 from search.store import Store
 from search.vectors import INDEX_NAME
 
-from .conftest import CORPUS, ROOT, STARTER_DOCS, FakeEmbedder
+from .conftest import ROOT, SEED_DOCS, SEEDS, FakeEmbedder
 from .test_crash import DRIVER, make_text
 
 PY = sys.executable
@@ -46,7 +46,7 @@ def start_driver(home, *paths, real=False):
 @pytest.fixture
 def home(tmp_path):
     home = tmp_path / "store"
-    Ingestor(Store.open(home), Settings(home=str(home)), FakeEmbedder()).ingest_paths([CORPUS])
+    Ingestor(Store.open(home), Settings(home=str(home)), FakeEmbedder()).ingest_paths([SEEDS])
     return home
 
 
@@ -69,7 +69,7 @@ def test_search_reads_one_snapshot_while_a_document_is_removed(home):
     for hit in hits:  # complete hits from the old state
         assert hit.document.title and hit.chunk.text
     engine.store.documents_by_ids = real
-    assert Store.open(home).info().documents < STARTER_DOCS
+    assert Store.open(home).info().documents < SEED_DOCS
     assert all(h.document.id in {d.id for d in engine.store.documents()}
                for h in engine.search("social mobility in schools", k=5).hits), "then the new state"
 
@@ -137,7 +137,7 @@ def test_two_ingests_at_once_never_both_write(home, tmp_path):
         if p.returncode == 3:
             assert "another equisearch process is writing" in out
     store = Store.open(home)
-    expected = STARTER_DOCS + 40 + (40 if codes == [0, 0] else 0)
+    expected = SEED_DOCS + 40 + (40 if codes == [0, 0] else 0)
     assert store.info().documents == expected
     assert doctor.diagnose(store).healthy
 
