@@ -22,6 +22,7 @@ from pathlib import Path
 
 from search.errors import ExtractionError, UnsupportedSource
 
+from . import charset
 from .segments import Extracted, Segment
 
 log = logging.getLogger(__name__)
@@ -52,7 +53,8 @@ def extract_file(path: Path, data: bytes | None = None) -> Extracted:
     if suffix == ".pdf":
         result = extract_pdf_bytes(data, str(path))
     elif suffix in (".html", ".htm"):
-        result = extract_html(decode_text(data, str(path)), url="", name=str(path))
+        # The page's own <meta charset> is honoured (and checked) for local files too.
+        result = extract_html(charset.decode_html(data, str(path)), url="", name=str(path))
     else:
         result = extract_text(decode_text(data, str(path)), str(path), suffix)
     result.meta.setdefault("title", "")
@@ -74,24 +76,8 @@ def _nonempty(result: Extracted, name: str) -> Extracted:
 
 # -- text decoding --------------------------------------------------------------
 def decode_text(data: bytes, name: str) -> str:
-    """Bytes to text: BOM first, then UTF-8, then Windows-1252; binary is refused."""
-    if data.startswith(b"\xef\xbb\xbf"):
-        text = data[3:].decode("utf-8", errors="replace")
-    elif data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        text = data.decode("utf-16", errors="replace")
-    else:
-        sample = data[:8192]
-        if sample.count(b"\0") > len(sample) // 100:
-            raise ExtractionError(f"{name}: looks like a binary file, not text: convert it to text, PDF or HTML first")
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError:
-            text = data.decode("cp1252", errors="replace")
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    controls = sum(1 for ch in text[:8192] if ord(ch) < 32 and ch not in "\n\t\f")
-    if controls > max(8, len(text[:8192]) // 20):
-        raise ExtractionError(f"{name}: looks like a binary file, not text: convert it to text, PDF or HTML first")
-    return text
+    """A text file's bytes to text (:func:`ingest.charset.decode_text`); binary is refused."""
+    return charset.decode_text(data, name)
 
 
 # -- plain text, markdown, transcripts ---------------------------------------
