@@ -69,6 +69,21 @@ def _ex(*paras, **seg_kw):
     return Extracted([Segment(p, **seg_kw) for p in paras], {})
 
 
+def test_repeated_structure_is_content_not_a_second_copy():
+    """An interview's standing questions and a timetable's repeated rows are
+    writing; only a run of repeats holding a quarter of the words is a copy."""
+    q = "What did the school change first to support disadvantaged pupils?"
+    paras = []
+    for school, answer in (("Oak Primary", "Breakfast club attendance was tracked every week by the pastoral lead."),
+                           ("Elm Academy", "Tutoring moved into the school day so that no pupil missed it."),
+                           ("Ash School", "Every teacher planned reading lessons with the vocabulary list.")):
+        paras += [school, q, answer, "Pupil premium: 30% of pupils"]
+    ex = clean(_ex(*paras))
+    assert _text(ex).count(q) == 3 and _text(ex).count("Pupil premium: 30% of pupils") == 3
+    copied = clean(_ex(*paras, *paras[:8]))  # the first two schools printed again
+    assert _text(copied).count(q) == 3 and _text(copied).count("Oak Primary") == 1
+
+
 def test_blog_share_like_and_related_lists():
     ex = clean(_ex("Why tutoring works", "Small-group tutoring helped our disadvantaged pupils catch up in reading.",
                    "Share this:", "Twitter", "Like this:", "Like Loading...", "Related",
