@@ -49,16 +49,38 @@ _LINE_PATTERNS = [
     r"^(related (posts|articles|stories|content|news)|you (may|might) also (like|be interested in)|recent posts|popular posts|"
     r"more (from|in) [\w ]{1,30}|next (post|article)|previous (post|article)|filed under|categories:|tags:)\b",
     r"^(older|newer) posts?$", r"^(read|learn|find out) more\.?$", r"^related:?$",
+    # a teaser label with the linked title on the same line ("Related: ...", "Read more: ...")
+    r"^\[?(related( (posts?|articles?|stories|story|content|news|reading|coverage))?|read more|see more|see also)\s*:\s*\S",
+    r"^(more|also|don'?t miss|most read|trending( now)?)\s*:?$",
+    # social follow and reader prompts
+    r"\bfollow (us|me|him|her|them)( on (twitter|x|facebook|instagram|linkedin|youtube|tiktok|threads|bluesky)\b| @\w)",
+    r"^follow [\w.@&' -]{1,40}? on (twitter|x|facebook|instagram|linkedin|youtube|tiktok|threads|bluesky)\b",
+    r"^like this (story|article|post|page)\?", r"\bshare (it|this) with (a friend|your friends)\b",
+    r"^tell us what you think\b",
+    # reading-time badges
+    r"^(estimated )?(reading|read) time:?\s*\d+\s*min(ute)?s?\.?$", r"^\d+\s*min(ute)?s?\s+read$",
     # boilerplate status lines
     r"^\S+ likes? this\.?$", r"^all rights reserved\.?$", r"^©", r"^copyright (©|\(c\))? ?\d{4}",
 ]
 _LINE_RE = re.compile("|".join(f"(?:{p})" for p in _LINE_PATTERNS), re.I)
 
+# Labels that head a list of links to other pages ("Related:", "Don't miss",
+# "Read more: <title>"); the short items right after them go with them.
+_LIST_HEAD_RE = re.compile(
+    r"^\[?(related( (posts?|articles?|stories|story|content|news|reading|coverage))?|read more|see more|see also|"
+    r"more|also|don'?t miss|most read|trending( now)?|you (may|might) also (like|be interested in)|recent posts|"
+    r"popular posts)\s*(:|$)",
+    re.I,
+)
+_BULLET = re.compile(r"^\s*[-•*·▪]\s+")
+
 # Short calls to action that carry no information (never applied to transcripts).
 _CTA_RE = re.compile(
     r"\b(click here|watch (the recording|the video|it|this) (here|now|in full)|watch the recording here|"
     r"select a video|select play|explore this resource|find out more|book (your|a) (place|places|space)|"
-    r"view the series|download (the|this) (resource|report|pdf)|read the full (story|article)|subscribe here)\b",
+    r"view the series|download (the|this) (resource|report|pdf)|read the full (story|article)|subscribe here|"
+    # donation appeals (charity and publisher banners)
+    r"donate (now|today)|make a donation|help us continue)\b",
     re.I,
 )
 
@@ -73,8 +95,8 @@ _DISCLAIMER_SIGNALS = [
 ]
 _DISCLAIMER_RE = [re.compile(p, re.I) for p in _DISCLAIMER_SIGNALS]
 
-_NEWSLETTER_RE = re.compile(r"\b(sign up|subscribe|register|join)\b.{0,80}\b(newsletter|e-?newsletter|mailing list|"
-                            r"updates|bulletin|membership)\b|\b(newsletter|e-?newsletter)\b.{0,60}\b(sign up|subscribe)\b",
+_NEWSLETTER_RE = re.compile(r"\b(sign up|subscribe|register|join)\b.{0,80}\b(newsletters?|e-?newsletters?|mailing list|"
+                            r"updates|bulletin|membership)\b|\b(newsletters?|e-?newsletters?)\b.{0,60}\b(sign up|subscribe)\b",
                             re.I | re.S)
 
 _MONTHS = r"(jan(uary)?|feb(ruary)?|mar(ch)?|apr(il)?|may|june?|july?|aug(ust)?|sep(t(ember)?)?|oct(ober)?|nov(ember)?|dec(ember)?)"
@@ -148,21 +170,38 @@ def _drop_furniture_lines(segments: list[Segment]) -> list[Segment]:
     """Drop furniture lines (and paragraphs, which arrive as lines of a post).
 
     A heading-like segment directly above a segment that was entirely
-    furniture ("Disclaimer", "Associate Membership", "Video") goes with it.
+    furniture ("Disclaimer", "Associate Membership", "Video") goes with it;
+    the linked headlines right below a list label ("Related:", "Don't
+    miss", "Read more: <title>") go with the label.
     """
     kept_segments: list[Segment | None] = []
     emptied: list[bool] = []
+    in_list = ""  # "label": any linked headline follows; "teaser": only bullets do
     for seg in segments:
+        if in_list and _is_link_item(seg.text, bullets_only=in_list == "teaser") and not seg.transcript:
+            kept_segments.append(None)
+            emptied.append(True)
+            continue
         kept = [ln for ln in seg.text.split("\n")
                 if not (is_furniture_line(ln) or _is_furniture_paragraph(ln, seg.transcript))]
         text = "\n".join(kept).strip()
         kept_segments.append(seg.with_text(text) if text else None)
         emptied.append(not text and bool(seg.text.strip()))
+        head = _LIST_HEAD_RE.match(_BULLET.sub("", seg.text.strip())) if not text else None
+        in_list = "" if head is None else ("label" if head.end() >= len(_BULLET.sub("", seg.text.strip())) else "teaser")
     for i in range(1, len(segments)):
         prev = kept_segments[i - 1]
         if emptied[i] and prev is not None and _is_heading_like(prev.text) and not prev.transcript:
             kept_segments[i - 1] = None
     return [s for s in kept_segments if s is not None]
+
+
+def _is_link_item(text: str, bullets_only: bool = False) -> bool:
+    """A list item that reads like a linked headline: short, one line, not a sentence."""
+    t = text.strip()
+    if bullets_only and not _BULLET.match(t):
+        return False
+    return "\n" not in t and 0 < _words(t) <= 20 and not t.endswith(".")
 
 
 def _drop_related_lists(segments: list[Segment]) -> list[Segment]:

@@ -123,3 +123,21 @@ def test_cross_document_boilerplate_only_within_a_site():
     out = remove_cross_document_boilerplate(docs + [other], min_docs=3)
     assert all(footer not in _text(d) for d in out[:3])
     assert footer in _text(out[3])
+
+
+def test_link_teasers_follow_prompts_and_donation_banners():
+    body = "Schools that tracked attendance weekly closed the gap for disadvantaged pupils within a year."
+    ex = clean(_ex(body, "Related: How one trust cut persistent absence", "Read more: Attendance guidance explained",
+                   "Related", "Breakfast clubs and attendance", "Five myths about persistent absence",
+                   "Follow us on Twitter @EquityBlog and on Facebook.", "Tell us what you think...", "5 min read",
+                   "We rely on readers like you. Donate today to help us continue our work.",
+                   "Subscribe to our newsletters for weekly updates."))
+    assert _text(ex) == body
+
+
+def test_lists_and_follow_words_in_content_are_kept():
+    paras = ["Related reading for designated teachers",
+             "- Promoting the education of looked-after children (DfE, 2018)",
+             "Pupils follow the phonics programme daily; teachers follow up with parents on Twitter-free evenings.",
+             "More able pupils were stretched with reading for pleasure."]
+    assert _text(clean(_ex(*paras))).split("\n") == paras
