@@ -119,9 +119,11 @@ def test_all_fourteen_pages_with_expected_snippets():
 
     Before charset_normalizer: 34/41 wanted snippets found (k³ótnie, GBK read
     as Latin-1, schÃ¶n), 38/42 unwanted ones absent (37 once decoded right:
-    "Dowiedz się więcej" was hidden by the mojibake). The one wanted snippet
-    still missed is a subtitle in the page header (tagespost) that trafilatura
-    leaves out; see bench/RESULTS.md for the unwanted ones.
+    "Dowiedz się więcej" had been hidden by the mojibake; 38 again once a
+    donation banner counts as furniture). Still missed: a subtitle in the
+    page header (tagespost) that trafilatura leaves out; still kept: a Polish
+    "read more" teaser, a German shop notice, a sidebar list and an address
+    footer (bench/RESULTS.md lists them).
     """
     folder = shared_path("external", "robustness", "html")
     entries = [json.loads(line) for line in (folder / "expected-snippets.jsonl").read_text().splitlines()]
@@ -136,7 +138,7 @@ def test_all_fourteen_pages_with_expected_snippets():
         absent += sum(_flat(s) not in text for s in e["without"])
     assert (wanted, unwanted) == (41, 42)
     assert found >= 40
-    assert absent >= 37
+    assert absent >= 38
 
 
 @pytest.mark.shared
