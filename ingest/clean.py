@@ -187,8 +187,9 @@ def _drop_furniture_lines(segments: list[Segment]) -> list[Segment]:
         text = "\n".join(kept).strip()
         kept_segments.append(seg.with_text(text) if text else None)
         emptied.append(not text and bool(seg.text.strip()))
-        head = _LIST_HEAD_RE.match(_BULLET.sub("", seg.text.strip())) if not text else None
-        in_list = "" if head is None else ("label" if head.end() >= len(_BULLET.sub("", seg.text.strip())) else "teaser")
+        label = _BULLET.sub("", seg.text.strip())
+        head = _LIST_HEAD_RE.match(label) if not text else None
+        in_list = "" if head is None else ("label" if head.end() >= len(label) else "teaser")
     for i in range(1, len(segments)):
         prev = kept_segments[i - 1]
         if emptied[i] and prev is not None and _is_heading_like(prev.text) and not prev.transcript:
@@ -232,28 +233,29 @@ def _dedupe(segments: list[Segment]) -> list[Segment]:
     """Drop the second copy of a page that repeats itself.
 
     A second copy is a run of 2+ consecutive paragraphs, each seen before,
-    holding at least :data:`COPY_SHARE` of the words (not necessarily in
-    the first copy's order: templates drop or add separators and captions). Paragraphs that recur on their own, or
-    in short runs, are writing and stay: an interview's standing questions,
-    the same bullet under two products, a meal plan's "Pre-workout meal",
-    a table header, a refrain in a transcript (on the Article Extraction
-    Benchmark every such repeat was in the reference text).
+    holding at least :data:`COPY_SHARE` of the words (not necessarily in the
+    first copy's order: templates drop or add separators and captions).
+    Paragraphs that recur on their own, or in short runs, are writing and
+    stay: an interview's standing questions, the same bullet under two
+    products, a meal plan's "Pre-workout meal", a table header, a refrain in
+    a transcript (on the Article Extraction Benchmark every such repeat was
+    in the reference text).
     """
-    first: dict[str, int] = {}
-    seen_at: list[int | None] = []
-    for i, seg in enumerate(segments):
+    seen: set[str] = set()
+    repeated = []
+    for seg in segments:
         key = _norm(seg.text)
-        seen_at.append(first.get(key) if key and not seg.transcript else None)
-        first.setdefault(key, i)
+        repeated.append(bool(key) and key in seen and not seg.transcript)
+        seen.add(key)
     total = sum(_words(s.text) for s in segments) or 1
     dropped: set[int] = set()
     i = 0
     while i < len(segments):
-        if seen_at[i] is None:
+        if not repeated[i]:
             i += 1
             continue
         j = i + 1
-        while j < len(segments) and seen_at[j] is not None:
+        while j < len(segments) and repeated[j]:
             j += 1
         words = sum(_words(segments[k].text) for k in range(i, j))
         if j - i >= 2 and words >= COPY_SHARE * total:
