@@ -23,7 +23,9 @@ Latin-1 fragment is pasted into a UTF-8 page. The order, for ``decode_html``
    read as Windows-1252);
 6. Windows-1252, the HTML standard's default for English locales, when
    the bytes decode under it cleanly: charset_normalizer guesses badly on
-   short English text (it reads ``school’s £5m`` as ``schoolôs``);
+   short English text (it reads ``school’s £5m`` as ``schoolôs``). The
+   price: undeclared Czech or Turkish text with few special letters can
+   come out as Windows-1252 (``pøijímání``); a declaration avoids it;
 7. charset_normalizer's detection (Polish, Chinese, Cyrillic... pages with
    no declaration or a wrong one);
 8. Windows-1252 with replacement characters, so that text is never lost.
