@@ -13,6 +13,8 @@ Sections, in order (each script can also be run alone; see its docstring):
                                  the stores under /work/benchcache; later runs re-use them)
   peer       bench_peer.py       txtai side by side on SciFact (needs the benchmark venv, see
                                  bench_peer.py; skipped with a note when absent) (~10 min)
+  extraction bench_extraction.py Article Extraction Benchmark P/R/F1 next to bare trafilatura,
+                                 odd-encoding snippets (~1 min; needs ../shared/external)
 
 ``--quick`` skips 1M chunks and the peer. Data comes from ../shared/data
 (edu, beir/scifact, scale/reuters21578); caches and built stores live under
@@ -35,6 +37,7 @@ STEPS = {
     "precision": ["bench/bench_precision.py"],
     "scale": ["bench/bench_scale.py"],
     "peer": ["bench/bench_peer.py"],
+    "extraction": ["bench/bench_extraction.py"],
 }
 
 
@@ -47,7 +50,7 @@ def main() -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     failed = []
     # scale before cold so the 100k store exists for the cold-start row.
-    order = ["core", "ingest", "precision", "scale", "cold", "peer"]
+    order = ["core", "ingest", "precision", "scale", "cold", "peer", "extraction"]
     for name in order:
         if name in args.skip or (args.only and name not in args.only):
             continue

@@ -22,7 +22,7 @@ from typing import Iterable
 from search.errors import EquisearchError, ExtractionError
 from search.text import content_hash
 
-from . import extract
+from . import charset, extract
 from .fetch import FetchError, Fetcher, FetchResult, looks_like_article, page_links, parse_feed, parse_sitemap
 from .pipeline import PIPELINE_VERSION, Ingestor, IngestReport, ItemResult, Progress, one_line
 
@@ -40,13 +40,11 @@ _HTML_TYPES = {"text/html", "application/xhtml+xml"}
 
 
 def decode_body(res: FetchResult) -> str:
-    """Response text: declared charset, else UTF-8, else Windows-1252."""
-    for enc in filter(None, (res.charset, "utf-8")):
-        try:
-            return res.body.decode(enc)
-        except (UnicodeDecodeError, LookupError):
-            continue
-    return res.body.decode("cp1252", errors="replace")
+    """Response text: the HTTP charset (and for HTML the page's ``<meta>``)
+    honoured but checked against the bytes, see :mod:`ingest.charset`."""
+    if res.content_type in _TEXT_TYPES:
+        return charset.decode_text(res.body, res.final_url, declared=res.charset)
+    return charset.decode_html(res.body, res.final_url, declared=res.charset)
 
 
 def extract_response(res: FetchResult):
@@ -109,7 +107,12 @@ class WebIngest:
             if res.content_type not in _HTML_TYPES:
                 continue
             reached.append(res.final_url)
-            for link in page_links(decode_body(res), res.final_url):
+            try:
+                html = decode_body(res)
+            except ExtractionError as exc:  # binary served as text/html: no links to follow
+                log.warning("crawl: %s", exc)
+                continue
+            for link in page_links(html, res.final_url):
                 if link not in seen and looks_like_article(link):
                     seen.add(link)
                     todo.append(link)

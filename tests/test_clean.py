@@ -69,6 +69,21 @@ def _ex(*paras, **seg_kw):
     return Extracted([Segment(p, **seg_kw) for p in paras], {})
 
 
+def test_repeated_structure_is_content_not_a_second_copy():
+    """An interview's standing questions and a timetable's repeated rows are
+    writing; only a run of repeats holding a quarter of the words is a copy."""
+    q = "What did the school change first to support disadvantaged pupils?"
+    paras = []
+    for school, answer in (("Oak Primary", "Breakfast club attendance was tracked every week by the pastoral lead."),
+                           ("Elm Academy", "Tutoring moved into the school day so that no pupil missed it."),
+                           ("Ash School", "Every teacher planned reading lessons with the vocabulary list.")):
+        paras += [school, q, answer, "Pupil premium: 30% of pupils"]
+    ex = clean(_ex(*paras))
+    assert _text(ex).count(q) == 3 and _text(ex).count("Pupil premium: 30% of pupils") == 3
+    copied = clean(_ex(*paras, *paras[:8]))  # the first two schools printed again
+    assert _text(copied).count(q) == 3 and _text(copied).count("Oak Primary") == 1
+
+
 def test_blog_share_like_and_related_lists():
     ex = clean(_ex("Why tutoring works", "Small-group tutoring helped our disadvantaged pupils catch up in reading.",
                    "Share this:", "Twitter", "Like this:", "Like Loading...", "Related",
@@ -108,3 +123,21 @@ def test_cross_document_boilerplate_only_within_a_site():
     out = remove_cross_document_boilerplate(docs + [other], min_docs=3)
     assert all(footer not in _text(d) for d in out[:3])
     assert footer in _text(out[3])
+
+
+def test_link_teasers_follow_prompts_and_donation_banners():
+    body = "Schools that tracked attendance weekly closed the gap for disadvantaged pupils within a year."
+    ex = clean(_ex(body, "Related: How one trust cut persistent absence", "Read more: Attendance guidance explained",
+                   "Related", "Breakfast clubs and attendance", "Five myths about persistent absence",
+                   "Follow us on Twitter @EquityBlog and on Facebook.", "Tell us what you think...", "5 min read",
+                   "We rely on readers like you. Donate today to help us continue our work.",
+                   "Subscribe to our newsletters for weekly updates."))
+    assert _text(ex) == body
+
+
+def test_lists_and_follow_words_in_content_are_kept():
+    paras = ["Related reading for designated teachers",
+             "- Promoting the education of looked-after children (DfE, 2018)",
+             "Pupils follow the phonics programme daily; teachers follow up with parents on Twitter-free evenings.",
+             "More able pupils were stretched with reading for pleasure."]
+    assert _text(clean(_ex(*paras))).split("\n") == paras
