@@ -1,6 +1,8 @@
 """Real-model quality: recall floors, boilerplate never answers, citations real."""
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from search.evaluate import evaluate, load_eval
@@ -63,6 +65,31 @@ def test_answer_sentences_are_verbatim_and_cited(starter_engine):
         assert s.text in answer.passages[s.ref - 1].chunk.text
     assert "74%" in answer.text
     assert answer.passages[answer.sentences[0].ref - 1].citation.site == "Challenge Partners"
+
+
+#: What the statutory guidance says works for previously looked-after children:
+#: the virtual school head's and designated teacher's roles, pupil premium plus,
+#: personal education plans, admissions priority, the children themselves.
+PLAC_TOPICS = re.compile(
+    r"previously looked|looked.after|plac\b|adopt|special guardianship|child arrangements|virtual school|\bvsh\b|"
+    r"designated teacher|pupil premium|pp\+|personal education plan|\bpep\b", re.I)
+
+
+def test_flagship_plac_question_is_answered_from_the_guidance(starter_engine):
+    """The UI's own example question, on the starter store: points from the
+    statutory guidance on looked-after and previously looked-after children, no
+    sentence from the seed web pages (one is a biography that once answered it)."""
+    answer = starter_engine.ask("what works for PLAC pupils?")
+    assert not answer.abstained, answer.reason
+    assert answer.intent == "what-works" and answer.is_list and len(answer.sentences) >= 2
+    cited = [answer.passages[s.ref - 1] for s in answer.sentences]
+    titles = {h.document.title for h in cited}
+    assert any(t.startswith("Promoting the education of looked-after children and previously looked-after children")
+               for t in titles), titles
+    for s, hit in zip(answer.sentences, cited):
+        assert hit.document.kind == "guidance" and hit.document.uri.endswith(".pdf"), (s.text, hit.document.title)
+        assert PLAC_TOPICS.search(s.text + " " + hit.chunk.text), s.text
+        assert not re.match(r"[•\d]", s.text), "no bullet or paragraph number starts an answer sentence"
 
 
 def test_unrelated_question_abstains(starter_engine):

@@ -308,3 +308,16 @@ def test_reading_lists_page(ui_store_copy, monkeypatch):
     assert any("Delete “PLAC CPD session 2”" in w.value for w in at.warning)
     at.button(key="delete_yes").click().run()
     assert not at.exception and rls.lists() == []
+
+
+def test_local_pdf_card_links_the_source_page_and_offers_the_file(ui_store, monkeypatch):
+    """A starter PDF: its GOV.UK landing page (no #page anchor), and the PDF itself by name and page."""
+    at = ask(open_app(ui_store, monkeypatch), "what works for PLAC pupils?")
+    text = html(at) + "\n".join(t.value for t in at.get("text")) + "\n".join(c.value for c in at.caption)
+    assert "/corpus/" not in text and "Local file" not in text, "never a path on the server"
+    downloads = at.get("download_button")
+    labels = [d.proto.label for d in downloads]
+    assert any(re.fullmatch(r"Download dfe-20\d\d-[\w-]+\.pdf, pp?\. \d+(-\d+)?", lb) for lb in labels), labels
+    links = [lb.proto.url for lb in at.get("link_button")]
+    gov = [u for u in links if u.startswith("https://www.gov.uk/government/publications/")]
+    assert gov and not any("#page=" in u for u in gov), links
