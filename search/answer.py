@@ -304,13 +304,24 @@ def compose_answer(
     order = np.argsort(-np.asarray(scores), kind="stable")
     best_cos = float(cos.max())
     cov = question_coverage(question, hits, term_weights, alternatives, unseen_weight, known)
-    confidence = best_cos + settings.coverage_weight * cov.share - settings.missing_term_penalty * bool(cov.missing)
-    if confidence < settings.abstain_threshold:
-        not_found = f"; not found: {', '.join(cov.missing)}" if cov.missing else ""
+    not_found = f"; not found: {', '.join(cov.missing)}" if cov.missing else ""
+    relevance = [h.relevance for h in hits if h.relevance is not None]
+    if relevance:
+        # The reranker read question and passages together: its calibrated
+        # probability that the best passage answers is the confidence; a
+        # specific word (a place, a number) no passage contains still counts
+        # against it (a cross-encoder scores Surrey's report high for Kent).
+        confidence = max(relevance) - settings.missing_term_penalty * bool(cov.missing)
+        threshold = settings.relevance_threshold
+        why = f"best passage relevance {max(relevance):.2f}{not_found}"
+    else:
+        confidence = best_cos + settings.coverage_weight * cov.share - settings.missing_term_penalty * bool(cov.missing)
+        threshold = settings.abstain_threshold
+        why = f"best sentence {best_cos:.2f}, question words found {cov.share:.0%}{not_found}"
+    if confidence < threshold:
         return Answer(
             question, (), hits, True, confidence, also_searched,
-            reason=f"confidence {confidence:.2f} (best sentence {best_cos:.2f}, question words found "
-                   f"{cov.share:.0%}{not_found}) < {settings.abstain_threshold:.2f}",
+            reason=f"confidence {confidence:.2f} ({why}) < {threshold:.2f}",
             missing=cov.missing, intent=asked.kind,
         )
     limit = settings.answer_points if asked.wants_list else settings.answer_sentences

@@ -28,7 +28,7 @@ import numpy as np
 from . import intent
 from .answer import compose_answer
 from .embedding import Embedder, load_embedder, query_embedder
-from .errors import QueryError
+from .errors import EquisearchError, QueryError
 from .hybrid import Candidate, convex_fusion, diversify, reciprocal_rank_fusion
 from .lexical import build_match, query_terms
 from .settings import Settings
@@ -49,6 +49,7 @@ UNSEEN_MIN_PASSAGES = 2000
 #: Pseudo-passages added to IDF counts (see _idf).
 IDF_PRIOR_PASSAGES = 1000
 _SURROGATES = re.compile("[\ud800-\udfff]")
+_UNSET = object()
 
 #: Most passages a keyword query may make FTS5 score. FTS5 computes BM25 for
 #: every row an OR query matches (~1-4 us a row on a quiet machine here): in
@@ -84,6 +85,7 @@ class Engine:
         self.settings = settings
         self.index = VectorIndex(store, settings)
         self._embedder = embedder
+        self._reranker = _UNSET
 
     @classmethod
     def open(
@@ -98,6 +100,25 @@ class Engine:
         settings = settings or Settings.from_env()
         path = Path(home) if home is not None else settings.home_path
         return cls(Store.open(path, create=create), settings, embedder)
+
+    @property
+    def reranker(self):
+        """The second stage (:mod:`search.rerank`), or None when it is off or cannot load.
+
+        Loaded once per process. A reranker that cannot load is logged and
+        left out: search still works on the first stage alone.
+        """
+        if self._reranker is _UNSET:
+            self._reranker = None
+            spec = (self.settings.reranker or "").strip()
+            if spec.lower() not in ("off", "0", "none", ""):
+                try:
+                    from .rerank import load_reranker
+
+                    self._reranker = load_reranker(spec)
+                except EquisearchError as exc:
+                    log.warning("reranker %r not used: %s", spec, exc)
+        return self._reranker
 
     @property
     def embedder(self) -> Embedder:
@@ -134,10 +155,7 @@ class Engine:
         """Clean the query, expand it, and encode it (with its synonyms) once."""
         query = _clean_query(query)
         expansion = self.expand(query)
-        dense_text = query
-        if expansion.synonyms:
-            dense_text = f"{query} ({'; '.join(expansion.synonyms)})"
-        return query, (self.encode_query(dense_text) if encode else None), expansion
+        return query, (self.encode_query(_with_synonyms(query, expansion)) if encode else None), expansion
 
     # -- search ----------------------------------------------------------
     def search(
@@ -192,9 +210,12 @@ class Engine:
                 dense, lexical, rrf_k=s.rrf_k, dense_weight=s.dense_weight, lexical_weight=s.lexical_weight
             )
         # Look at enough fused candidates to fill k after limits/collapse.
-        pool = fused[: max(4 * k, 20)]
+        reranker = self.reranker if mode == "hybrid" else None
+        pool = fused[: max(4 * k, 20, s.rerank_candidates if reranker else 0)]
         chunks = self.store.chunks_by_ids([c.chunk_id for c in pool])
         pool = [c for c in pool if c.chunk_id in chunks]
+        if reranker is not None and pool:
+            pool = self._rerank(reranker, _with_synonyms(query, expansion or Expansion()), pool, chunks)
         chosen = diversify(
             pool,
             {cid: ch.doc_id for cid, ch in chunks.items()},
@@ -218,9 +239,28 @@ class Engine:
                     dense=c.dense,
                     dense_rank=c.dense_rank,
                     lexical_rank=c.lexical_rank,
+                    relevance=c.relevance,
                 )
             )
         return hits
+
+    def _rerank(self, reranker, query: str, pool: list[Candidate], chunks) -> list[Candidate]:
+        """Order the first stage's best candidates by the reranker, blended with the fused score.
+
+        Both scores are min-max normalised over the pool; ``rerank_weight``
+        of the final score is the reranker's. Each candidate keeps its
+        reranker probability (``relevance``) for the answer's abstention.
+        """
+        head = pool[: self.settings.rerank_candidates]
+        scores = reranker.score(query, [chunks[c.chunk_id].text for c in head])
+        probs = reranker.to_probability(scores) if hasattr(reranker, "to_probability") else 1 / (1 + np.exp(-scores))
+        w = self.settings.rerank_weight
+        fused = np.asarray([c.score for c in head], dtype=np.float32)
+        final = w * _minmax(scores) + (1 - w) * _minmax(fused)
+        for c, f, p in zip(head, final, probs):
+            c.score, c.relevance = float(f), float(p)
+        head.sort(key=lambda c: -c.score)
+        return head + pool[len(head):]
 
     def _complete_scores(
         self,
@@ -324,6 +364,12 @@ class Engine:
         self.store.close()
 
 
+def _with_synonyms(query: str, expansion: Expansion) -> str:
+    """The query as the models read it: its vocabulary synonyms in brackets
+    ("what works for PLAC pupils? (previously looked-after children)")."""
+    return f"{query} ({'; '.join(expansion.synonyms)})" if expansion.synonyms else query
+
+
 def _idf(df: int, n: int) -> float:
     """Smoothed IDF of a word found in ``df`` of a store's ``n`` passages.
 
@@ -332,6 +378,11 @@ def _idf(df: int, n: int) -> float:
     common one; in a store of thousands of passages it changes little.
     """
     return math.log((n + IDF_PRIOR_PASSAGES + 1) / (df + 1)) + 1.0
+
+
+def _minmax(x: np.ndarray) -> np.ndarray:
+    span = float(x.max() - x.min()) if len(x) else 0.0
+    return (x - x.min()) / span if span > 0 else np.ones_like(x)
 
 
 def _clean_query(query: str) -> str:

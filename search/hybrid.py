@@ -21,6 +21,8 @@ class Candidate:
     dense: float | None = None
     dense_rank: int | None = None
     lexical_rank: int | None = None
+    #: The reranker's probability that the passage answers the query (None: not reranked).
+    relevance: float | None = None
 
 
 def reciprocal_rank_fusion(

@@ -71,6 +71,17 @@ class Settings:
         "Weight of a document's title in keyword (BM25) ranking, relative to the passage text (1.0); 0 ignores titles.",
     )
     per_doc_limit: int = _setting(3, "Most passages one document may place in the results (0: no limit).")
+    reranker: str = _setting(
+        "bundled",
+        "Second stage that reads question and passage together: bundled (the cross-encoder shipped in "
+        "search/data/reranker, trained in the project), off, or a sentence-transformers CrossEncoder name or folder.",
+    )
+    relevance_threshold: float = _setting(
+        0.5, "With a reranker: abstain when the best passage's relevance (the reranker's calibrated probability, "
+        "minus missing_term_penalty if a specific word is missing) is below this (calibrated in bench/QUALITY.md).")
+    rerank_candidates: int = _setting(30, "Fused candidates the reranker reads (more: better recall, slower).")
+    rerank_weight: float = _setting(
+        0.7, "Share of the final score from the reranker; the rest from the first-stage fused score (both min-max normalised).")
     answer_sentences: int = _setting(3, "Most sentences in an extractive answer (2-4 reads well).")
     answer_points: int = _setting(
         4, "Most points in a list answer (\"what works\", \"what needs to improve\" questions): one a passage, distinct sources first.")

@@ -192,6 +192,9 @@ class Hit:
     dense: float | None = None
     dense_rank: int | None = None
     lexical_rank: int | None = None
+    #: The reranker's calibrated probability that the passage answers the
+    #: query (None when no reranker read it).
+    relevance: float | None = None
 
 
 @dataclass(frozen=True)
