@@ -579,7 +579,7 @@ def _leading_title(lines: list[str]) -> str:
         current = current + line if current.endswith("-") else f"{current} {line}".strip()
     if current:
         blocks.append(current)
-    fitting = [b for b in blocks if 3 <= len(b.split()) <= 16]
+    fitting = [b for b in blocks if 3 <= len(b.split()) <= 16 and _plausible_title(b)]
     return max(fitting, key=lambda b: len(b.split())) if fitting else ""
 
 
@@ -678,7 +678,14 @@ def _largest_type_title(lines: list[str], runs: list[tuple[float, str]]) -> str:
             title = f"{title}: {sub}"
     if title.isupper() and len(title.split()) > 3:
         title = title.capitalize()  # "CHILDHOOD TRAUMA, THE BRAIN AND THE SOCIAL WORLD"
-    return title if 2 <= len(title.split()) <= 40 else ""
+    return title if _plausible_title(title) and len(title.split()) <= 40 else ""
+
+
+def _plausible_title(title: str) -> bool:
+    """Running text (an OCR layer, a pull quote) is not a title: no sentence
+    break inside, no dangling hyphen or comma, two words at least."""
+    return (len(title.split()) >= 2 and not re.search(r"[.;!?]\s+\S", title)
+            and not title.endswith(("-", ",", ";")))
 
 
 def _names_a_place(title: str) -> bool:
