@@ -22,7 +22,7 @@ from pathlib import Path
 
 from search.errors import ExtractionError, UnsupportedSource
 
-from . import charset
+from . import charset, pdf_layout
 from .segments import Extracted, Segment
 
 log = logging.getLogger(__name__)
@@ -496,9 +496,12 @@ def extract_pdf_bytes(data: bytes, name: str) -> Extracted:
         raise ExtractionError(f"{name}: not a readable PDF ({type(exc).__name__}): re-save or re-download it") from exc
 
     page_lines: list[list[str]] = []
+    sized_runs: list[tuple[float, str]] = []
     for i, page in enumerate(pages, start=1):
         try:
-            text = page.extract_text() or ""
+            # Page 1 is read with a visitor that records the type size of each
+            # run of text: the title is the largest type on it.
+            text = (page.extract_text(visitor_text=_size_visitor(sized_runs)) if i == 1 else page.extract_text()) or ""
         except Exception as exc:  # one damaged page must not lose the document
             log.warning("%s: page %d unreadable (%s); skipped", name, i, exc)
             text = ""
@@ -508,21 +511,31 @@ def extract_pdf_bytes(data: bytes, name: str) -> Extracted:
             f"{name}: the PDF has no text layer (scanned images?): run OCR (e.g. ocrmypdf) and ingest the result"
         )
     furniture = _running_lines(page_lines)
+    hyphenated = pdf_layout.hyphenated_words(ln for lines in page_lines for ln in lines)
     segments: list[Segment] = []
+    numbering = pdf_layout.Numbering()
+    previous_contents = False
     for number, lines in enumerate(page_lines, start=1):
         kept = []
-        n = len(lines)
+        # The top and bottom three lines that have text: pages often open
+        # with blank lines before the page number (Ofsted's " \n \n 4 ").
+        filled = [j for j, ln in enumerate(lines) if ln.strip()]
+        edges = set(filled[:3] + filled[-3:])
         for j, ln in enumerate(lines):
-            edge = j < 3 or j >= n - 3
             key = _furniture_key(ln)
-            if edge and (key in furniture or _PAGE_NUMBER.match(ln)):
+            if j in edges and (key in furniture or _PAGE_NUMBER.match(ln)):
                 continue
             kept.append(ln)
-        for para in _pdf_paragraphs(kept):
-            segments.append(Segment(para, page=number))
+        previous_contents = pdf_layout.is_contents_page(kept, previous_contents)
+        kept = pdf_layout.drop_contents_lines(kept, previous_contents)
+        paras, _ = pdf_layout.page_paragraphs(kept, hyphenated, numbering)
+        segments += [Segment(p.text, page=number, kind=p.kind, label=p.label) for p in paras]
+    # Kerning splits are judged against the whole document's words.
+    counts = pdf_layout.word_counts(s.text for s in segments)
+    segments = [s.with_text(pdf_layout.join_split_words(s.text, counts)[0]) for s in segments]
     meta = _pdf_meta(reader, name)
     if not meta.get("title") and page_lines:
-        meta["title"] = _leading_title(page_lines[0])
+        meta["title"] = _largest_type_title(page_lines[0], sized_runs) or _leading_title(page_lines[0])
     if not meta.get("title"):
         # Reports put their title near the top of page 1 as a short line.
         for seg in [s for s in segments if s.page == 1][:5]:
@@ -568,7 +581,7 @@ def _leading_title(lines: list[str]) -> str:
         current = current + line if current.endswith("-") else f"{current} {line}".strip()
     if current:
         blocks.append(current)
-    fitting = [b for b in blocks if 3 <= len(b.split()) <= 16]
+    fitting = [b for b in blocks if 3 <= len(b.split()) <= 16 and _plausible_title(b)]
     return max(fitting, key=lambda b: len(b.split())) if fitting else ""
 
 
@@ -589,31 +602,106 @@ def _running_lines(page_lines: list[list[str]]) -> set[str]:
 
 
 def _pdf_paragraphs(lines: list[str]) -> list[str]:
-    """Join wrapped lines into paragraphs; join words hyphenated at line ends."""
-    paras: list[str] = []
-    current = ""
-    for raw in lines:
-        line = raw.strip()
-        if not line:
-            if current:
-                paras.append(current)
-                current = ""
-            continue
-        starts_item = bool(re.match(r"^([•\-–·▪●]|\d{1,2}[.)]|[a-z][.)])\s", line))
-        if not current:
-            current = line
-        elif current.endswith("-") and not current.endswith(" -") and line[:1].islower():
-            current = current[:-1] + line  # inclu-\nsion -> inclusion
-        elif starts_item or (current.endswith((".", ":", "?", "!")) and line[:1].isupper() and len(current) < 60):
-            paras.append(current)
-            current = line
-        else:
-            current = current + " " + line
-    if current:
-        paras.append(current)
-    # Very long "paragraphs" (no blank lines in the PDF) are fine: the
-    # chunker cuts them at sentences.
-    return [p for p in paras if p.strip()]
+    """Join wrapped lines into paragraphs (texts only; see :func:`ingest.pdf_layout.page_paragraphs`)."""
+    paras, _ = pdf_layout.page_paragraphs(lines, pdf_layout.hyphenated_words(lines))
+    return [p.text for p in paras]
+
+
+def _size_visitor(runs: list[tuple[float, str]]):
+    """A pypdf ``visitor_text`` that appends (type size in points, text) to ``runs``."""
+    def visit(text, cm, tm, font_dict, font_size):
+        if not text.strip():
+            return
+        try:
+            # The size as printed: the font size scaled by the text and page matrices.
+            scale = abs(float(tm[3]) * float(cm[3])) or 1.0
+            runs.append((round(abs(float(font_size)) * scale, 1), text))
+        except (TypeError, ValueError, IndexError):
+            pass
+    return visit
+
+
+def _alnum(text: str) -> str:
+    return "".join(ch for ch in text.lower() if ch.isalnum())
+
+
+def _largest_type_title(lines: list[str], runs: list[tuple[float, str]]) -> str:
+    """The title as printed on page 1: the lines set in its largest type.
+
+    Type size is the one signal of a title that every layout shares; the
+    lines of page 1 whose characters all come from the largest runs are the
+    title, joined as one line ("Inspection of / Royal Borough of / Greenwich
+    local authority children’s services"). A short title that only names a
+    place ("Cheshire East Unitary Authority") gets the next-largest heading
+    after it ("Inspection of services for children in need ..."), up to its
+    first "and" line or label. "" when page 1 has no type larger than its
+    body text.
+    """
+    if not runs:
+        return ""
+    chars: Counter = Counter()
+    for size, text in runs:
+        chars[size] += len(text.strip())
+    body = chars.most_common(1)[0][0]
+    sizes = sorted(chars, reverse=True)
+    big = sizes[0]
+    # On a cover page the title may be most of the text: compare with the
+    # smallest type then, not the commonest.
+    if big < sizes[-1] * 1.15 or (big == body and sum(chars.values()) > 600):
+        return ""
+    big_text = _alnum("".join(t for s, t in runs if s >= big - 0.5))
+    # The next heading size, ignoring sizes used for a lone page number.
+    second = next((s for s in sizes if body * 1.1 <= s < big - 0.5
+                   and len(_alnum("".join(t for z, t in runs if z == s))) >= 10), None)
+    second_text = _alnum("".join(t for s, t in runs if second is not None and abs(s - second) <= 0.5))
+
+    def block(start: int, pool: str) -> tuple[list[str], int]:
+        found: list[str] = []
+        i = start
+        while i < len(lines):
+            line = " ".join(lines[i].split())
+            key = _alnum(line)
+            if not key:
+                if found:
+                    break
+            elif len(key) >= 2 and key in pool and not (found and (line.split()[0] == "and" or ":" in line)):
+                found.append(line)
+            elif found or len(found) == 0 and i - start > 12:
+                break
+            i += 1
+        return found, i
+
+    title_lines, end = block(0, big_text)
+    title = _join_title_lines(title_lines)
+    if title and _names_a_place(title) and second_text:
+        sub_lines, _ = block(end, second_text)
+        sub = _join_title_lines(sub_lines)
+        if 4 <= len(sub.split()) <= 24:
+            title = f"{title}: {sub}"
+    if title.isupper() and len(title.split()) > 3:
+        title = title.capitalize()  # "CHILDHOOD TRAUMA, THE BRAIN AND THE SOCIAL WORLD"
+    return title if _plausible_title(title) and len(title.split()) <= 40 else ""
+
+
+def _plausible_title(title: str) -> bool:
+    """Running text (an OCR layer, a pull quote) is not a title: no sentence
+    break inside, no dangling hyphen or comma, two words at least."""
+    return (len(title.split()) >= 2 and not re.search(r"[.;!?]\s+\S", title)
+            and not title.endswith(("-", ",", ";")))
+
+
+def _names_a_place(title: str) -> bool:
+    """"Royal Borough of Greenwich", "Surrey County Council": a name, not a title."""
+    words = title.split()
+    return len(words) <= 8 and all(w[:1].isupper() or w in ("of", "and", "the", "upon", "on", "in") for w in words)
+
+
+def _join_title_lines(lines: list[str]) -> str:
+    out = ""
+    for line in lines:
+        # A line ending in a hyphen continues a hyphenated name: "Stoke-on-" / "Trent".
+        out = out + line if out.endswith("-") else f"{out} {line}".strip()
+    return out
 
 
 def _pdf_meta(reader, name: str) -> dict:
@@ -629,7 +717,15 @@ def _pdf_meta(reader, name: str) -> dict:
     # Template placeholders left in the metadata ("LA NAME - ... - INSPECTION
     # DATE") are not a title; the first page's title is used instead.
     placeholder = re.search(r"\b(NAME|DATE|TITLE|INSERT|TBC|XXX+)\b", title)
-    if title and not placeholder and not re.fullmatch(r"(untitled|document\d*|.*\.(docx?|pptx?|pdf))", title, re.I):
+    # "Cheshire East - draft report": the working name of the Word file, not
+    # the title printed on the report; and a title that is the file's own
+    # name ("80495_greenwich...") says nothing the file name did not.
+    draft = re.search(r"\bdraft\b", title, re.I)
+    stem = Path(name).stem
+    file_named = bool(title) and (_alnum(title) == _alnum(stem) or re.fullmatch(r"[\w\-]+", title) is not None
+                                  and ("_" in title or sum(ch.isdigit() for ch in title) >= 4))
+    if title and not (placeholder or draft or file_named) \
+            and not re.fullmatch(r"(untitled|document\d*|.*\.(docx?|pptx?|pdf))", title, re.I):
         meta["title"] = title
     author = str(info.get("/Author") or "").strip()
     if author:

@@ -6,10 +6,15 @@ with a one-line reason and the batch goes on. The caller (CLI, UI) decides
 what to show and which exit code to use.
 
 Idempotence: a source's ``content_hash`` is the hash of its raw bytes plus
-:data:`PIPELINE_VERSION`. Unchanged bytes cost nothing; changed bytes replace
-the document's passages in one transaction, re-using the stored vectors of
-passages whose text did not change. The same text reached from two locations
-is stored once, the second location kept as an alias.
+:data:`PIPELINE_VERSION`, and each document records the pipeline version
+that made its text. Unchanged bytes read by the current pipeline cost
+nothing. Changed bytes, or unchanged bytes last read by an older pipeline,
+are read again: when the text, blocks and passages come out the same the
+document stays ``unchanged`` (only the new hash and version are recorded, so
+passage ids, reading lists and vectors stay as they are); otherwise its
+passages are replaced in one transaction (``updated``), re-using the stored
+vectors of passages whose text did not change. The same text reached from
+two locations is stored once, the second location kept as an alias.
 """
 from __future__ import annotations
 
@@ -41,8 +46,11 @@ from .segments import Extracted, assemble, blocks_to_rows, rows_to_blocks
 log = logging.getLogger(__name__)
 
 #: Bump when extraction, cleaning or chunking changes what a file produces, so
-#: re-ingesting unchanged files picks up the improvement.
-PIPELINE_VERSION = "3"
+#: re-ingesting unchanged files picks up the improvement (recorded per
+#: document as ``pipeline_version``). 4: PDF layout debris (footnote markers,
+#: paragraph numbers, bullets, kerning splits, contents pages) and titles
+#: from page 1's largest type.
+PIPELINE_VERSION = "4"
 
 #: Per-folder metadata file: {"documents": [{"file": ..., "title": ..., ...}]}.
 MANIFEST_NAME = "manifest.json"
@@ -425,7 +433,7 @@ class Ingestor:
         meta = {**self._manifest_for(path), **overrides}
         chash = content_hash(PIPELINE_VERSION.encode() + b"\0" + data)
         existing = self.store.find_document(uri)
-        if existing is not None and existing.content_hash == chash:
+        if existing is not None and existing.content_hash == chash and existing.pipeline_version == PIPELINE_VERSION:
             self._refresh_metadata(existing.id, existing, meta)
             return ItemResult(source, "unchanged", doc_id=existing.id, chunks=existing.n_chunks, title=existing.title)
         try:
@@ -557,9 +565,40 @@ class Ingestor:
         vector_title = doc.title if self.settings.title_in_vectors else None
         inputs = embedding_inputs(chunks, vector_title)
         chunks = with_embedding_hashes(chunks, inputs)
+        if existing is not None and self._stores_the_same(existing, doc, chunks):
+            # Read again (new bytes with the same text, or a newer pipeline)
+            # and nothing a search sees would change: record the new hash and
+            # version, keep the passages (their ids, vectors, list items).
+            self.store.record_extraction(existing.id, chash, PIPELINE_VERSION, doc.meta)
+            self._refresh_metadata(existing.id, existing, {k: getattr(doc, k) for k in _META_FIELDS})
+            return ItemResult(source, "unchanged", "read again: same text and passages", existing.id,
+                              existing.n_chunks, doc.title or existing.title)
         reuse = self.store.vectors_by_text_hash(existing.id) if existing is not None else {}
         self._pending.append(_Pending(tag, source, doc, chunks, inputs, existing, tuple(aliases), reuse))
         return None
+
+    def _stores_the_same(self, existing, doc: NewDocument, chunks: list) -> bool:
+        """Would writing ``doc`` with ``chunks`` change nothing a reader sees?
+
+        Same text, same provenance blocks, and the same passages (offsets,
+        pages, times, speaker, section, and what the model read for each:
+        the title is part of it when titles go into vectors).
+        """
+        if self.store.document_text(existing.id) != doc.text:
+            return False
+        if self.store.document_blocks(existing.id) != [list(b) for b in doc.blocks]:
+            return False
+        stored = self.store.chunks_of(existing.id)
+        hashes = self.store.chunk_text_hashes(existing.id)
+        if len(stored) != len(chunks):
+            return False
+        for old, new in zip(stored, chunks):
+            if (old.char_start, old.char_end, old.page_start, old.page_end, old.t_start, old.t_end, old.speaker,
+                    old.section, hashes.get(old.id)) != (new.char_start, new.char_end, new.page_start, new.page_end,
+                                                         new.t_start, new.t_end, new.speaker, new.section,
+                                                         new.text_hash):
+                return False
+        return True
 
     def _pending_chunks(self) -> int:
         return sum(len(p.chunks) for p in self._pending)
@@ -637,6 +676,7 @@ class Ingestor:
             tags=tuple(str(t) for t in tags),
             meta=extra,
             blocks=blocks,
+            pipeline_version=PIPELINE_VERSION,
         )
 
 

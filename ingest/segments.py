@@ -22,6 +22,13 @@ class Segment:
     ``page`` is 1-based; ``t_start``/``t_end`` are seconds; ``speaker`` is the
     author of a forum post or the voice in a transcript; ``section`` the
     nearest heading; ``transcript`` marks spoken text (video transcripts).
+
+    ``kind`` says what the text is when it is not running prose: "item" (a
+    bulleted or lettered list item), "numbered" (a numbered paragraph or list
+    item), "footnote", "heading". ``label`` is the marker printed before it
+    ("•", "a)", "2.6", the footnote's number), kept here and not in ``text``
+    so that no sentence starts with a bullet or a stray number, and an
+    answer can still show an item as an item or cite "paragraph 2.6".
     """
 
     text: str
@@ -31,6 +38,8 @@ class Segment:
     speaker: str = ""
     section: str = ""
     transcript: bool = False
+    kind: str = ""
+    label: str = ""
 
     def with_text(self, text: str) -> "Segment":
         return replace(self, text=text)
@@ -77,20 +86,32 @@ def assemble(segments: list[Segment]) -> tuple[str, list[Block]]:
 
 
 def blocks_to_rows(blocks: list[Block]) -> tuple[tuple, ...]:
-    """Blocks as plain rows for storage (JSON), see :func:`rows_to_blocks`."""
-    return tuple(
-        (b.start, b.end, b.segment.page, b.segment.t_start, b.segment.t_end,
-         b.segment.speaker, b.segment.section, b.segment.transcript)
-        for b in blocks
-    )
+    """Blocks as plain rows for storage (JSON), see :func:`rows_to_blocks`.
+
+    [start, end, page, t_start, t_end, speaker, section, transcript, kind,
+    label]; the last two are written only when set, so prose documents store
+    the same rows as before kinds existed.
+    """
+    rows = []
+    for b in blocks:
+        s = b.segment
+        row = (b.start, b.end, s.page, s.t_start, s.t_end, s.speaker, s.section, s.transcript)
+        rows.append(row + (s.kind, s.label) if s.kind or s.label else row)
+    return tuple(rows)
 
 
 def rows_to_blocks(text: str, rows: list) -> list[Block]:
-    """Rebuild blocks from stored rows; the whole text is one block if none were stored."""
+    """Rebuild blocks from stored rows; the whole text is one block if none were stored.
+
+    Rows of 8 fields (stores written before blocks had a kind) and of 10 both load.
+    """
     if not rows:
         return [Block(0, len(text), Segment(text))] if text else []
     out = []
-    for start, end, page, t_start, t_end, speaker, section, transcript in rows:
-        seg = Segment(text[start:end], page, t_start, t_end, speaker or "", section or "", bool(transcript))
+    for row in rows:
+        start, end, page, t_start, t_end, speaker, section, transcript = row[:8]
+        kind, label = (list(row[8:10]) + ["", ""])[:2]
+        seg = Segment(text[start:end], page, t_start, t_end, speaker or "", section or "", bool(transcript),
+                      kind or "", label or "")
         out.append(Block(start, end, seg))
     return out

@@ -140,7 +140,9 @@ class WebIngest:
     def ingest_url(self, url: str, overrides: dict, *, conditional: bool = False) -> ItemResult:
         existing = self.store.find_document(url)
         etag = last_mod = ""
-        if conditional and existing is not None:
+        # "Has it changed?" only when the current pipeline read it: a page read
+        # by an older one must be fetched again to be read by this one.
+        if conditional and existing is not None and existing.pipeline_version == PIPELINE_VERSION:
             meta = self.store.document_meta(existing.id)
             etag, last_mod = meta.get("etag", ""), meta.get("last_modified", "")
         try:

@@ -35,7 +35,7 @@ from .types import Chunk, Document, Filters, StoreInfo, now_iso
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 DB_NAME = "equisearch.db"
 
 #: How a new store keeps its vectors (meta ``vector_dtype``). float16 halves
@@ -203,9 +203,18 @@ CREATE INDEX IF NOT EXISTS reading_list_items_doc ON reading_list_items(doc_id);
 CREATE INDEX IF NOT EXISTS reading_list_items_chunk ON reading_list_items(chunk_id);
 """
 
+# Schema version 4: each document records the version of the ingest
+# pipeline (extraction, cleaning, chunking) that made its text. Re-ingesting
+# a file whose bytes did not change then still re-reads it when a newer
+# pipeline would store cleaner text, and says so. Documents stored before
+# the column existed get '' (an older pipeline than any).
+_PIPELINE_VERSION_SCHEMA = """
+ALTER TABLE documents ADD COLUMN pipeline_version TEXT NOT NULL DEFAULT '';
+"""
+
 #: Schema scripts by the version they bring a store to; a store at version
 #: N runs the scripts for N+1.. in one transaction when opened.
-MIGRATIONS = {1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _LISTS_SCHEMA}
+MIGRATIONS = {1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _LISTS_SCHEMA, 4: _PIPELINE_VERSION_SCHEMA}
 
 
 
@@ -228,8 +237,11 @@ class NewDocument:
     tags: tuple[str, ...] = ()
     meta: dict | None = None
     #: Provenance of the text, so passages can be re-cut without the source:
-    #: [start, end, page, t_start, t_end, speaker, section, transcript] rows.
+    #: [start, end, page, t_start, t_end, speaker, section, transcript(, kind,
+    #: label)] rows.
     blocks: tuple[tuple, ...] = ()
+    #: The ingest pipeline version that made ``text`` (ingest's PIPELINE_VERSION).
+    pipeline_version: str = ""
 
 
 @dataclass(frozen=True)
@@ -259,7 +271,7 @@ class WriteResult:
 
 _DOC_COLUMNS = (
     "d.id, d.uri, d.title, d.site, d.kind, d.date, d.author, d.url, d.language, d.tags, "
-    "d.content_hash, d.added_at, d.updated_at"
+    "d.content_hash, d.added_at, d.updated_at, d.pipeline_version"
 )
 
 
@@ -276,6 +288,7 @@ def _row_to_document(row: sqlite3.Row, n_chunks: int = 0, aliases: Sequence[str]
         language=row["language"],
         tags=tuple(json.loads(row["tags"] or "[]")),
         content_hash=row["content_hash"],
+        pipeline_version=row["pipeline_version"],
         added_at=row["added_at"],
         updated_at=row["updated_at"],
         n_chunks=n_chunks,
@@ -618,6 +631,10 @@ class Store:
         rows = self.conn.execute("SELECT * FROM chunks WHERE doc_id = ? ORDER BY ord", (doc_id,))
         return [_row_to_chunk(r) for r in rows]
 
+    def chunk_text_hashes(self, doc_id: int) -> dict[int, str]:
+        """Chunk id -> the hash its vector was made from, for one document."""
+        return dict(self.conn.execute("SELECT id, text_hash FROM chunks WHERE doc_id = ?", (doc_id,)).fetchall())
+
     def vectors_by_text_hash(self, doc_id: int) -> dict[str, np.ndarray]:
         """Vectors of a document's chunks keyed by chunk text hash (for reuse)."""
         rows = self.conn.execute(
@@ -670,23 +687,26 @@ class Store:
                 conn.execute("DELETE FROM chunks WHERE doc_id = ?", (replace_id,))
                 conn.execute(
                     "UPDATE documents SET uri=?, title=?, site=?, kind=?, date=?, author=?, url=?, language=?,"
-                    " tags=?, meta=?, content_hash=?, text_hash=?, text=?, blocks=?, updated_at=? WHERE id=?",
+                    " tags=?, meta=?, content_hash=?, text_hash=?, text=?, blocks=?, pipeline_version=?, updated_at=?"
+                    " WHERE id=?",
                     (
                         doc.uri, doc.title, doc.site, doc.kind, doc.date, doc.author, doc.url, doc.language,
                         json.dumps(list(doc.tags)), json.dumps(doc.meta or {}), doc.content_hash,
-                        doc.text_hash, doc.text, json.dumps([list(b) for b in doc.blocks]), now, replace_id,
+                        doc.text_hash, doc.text, json.dumps([list(b) for b in doc.blocks]), doc.pipeline_version,
+                        now, replace_id,
                     ),
                 )
                 doc_id = replace_id
             else:
                 cur = conn.execute(
                     "INSERT INTO documents(uri, title, site, kind, date, author, url, language, tags, meta,"
-                    " content_hash, text_hash, text, blocks, added_at, updated_at)"
-                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    " content_hash, text_hash, text, blocks, pipeline_version, added_at, updated_at)"
+                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (
                         doc.uri, doc.title, doc.site, doc.kind, doc.date, doc.author, doc.url, doc.language,
                         json.dumps(list(doc.tags)), json.dumps(doc.meta or {}), doc.content_hash,
-                        doc.text_hash, doc.text, json.dumps([list(b) for b in doc.blocks]), now, now,
+                        doc.text_hash, doc.text, json.dumps([list(b) for b in doc.blocks]), doc.pipeline_version,
+                        now, now,
                     ),
                 )
                 doc_id = cur.lastrowid
@@ -761,6 +781,25 @@ class Store:
                 f"UPDATE documents SET {sets}, updated_at = ? WHERE id = ?", (*fields.values(), now_iso(), doc_id)
             )
             self._bump_generation(conn)
+
+    def record_extraction(self, doc_id: int, content_hash: str, pipeline_version: str,
+                          meta: dict | None = None) -> None:
+        """Record that a document's source was read again and gave the same passages.
+
+        Re-ingesting with a newer pipeline re-reads every source; when the
+        text, blocks and passages come out the same, only the new content
+        hash and pipeline version (and the free-form ``meta``, e.g. a new
+        ETag) are written: the passages keep their ids, so reading-list
+        items and the vector index stay as they are, and readers see no new
+        generation.
+        """
+        with self.transaction() as conn:
+            if meta is None:
+                conn.execute("UPDATE documents SET content_hash = ?, pipeline_version = ? WHERE id = ?",
+                             (content_hash, pipeline_version, doc_id))
+            else:
+                conn.execute("UPDATE documents SET content_hash = ?, pipeline_version = ?, meta = ? WHERE id = ?",
+                             (content_hash, pipeline_version, json.dumps(meta), doc_id))
 
     def remove_document(self, doc_id: int) -> WriteResult:
         """Delete a document with its chunks, vectors, FTS rows and aliases."""

@@ -46,7 +46,9 @@ class Document:
 
     ``uri`` is the canonical location (absolute path or URL); ``aliases`` holds
     the other locations that led to the same text. ``content_hash`` is the hash
-    of the raw bytes last ingested, which decides whether re-ingest does work.
+    of the raw bytes last ingested, which decides whether re-ingest does work;
+    ``pipeline_version`` the version of the ingest pipeline (extraction,
+    cleaning, chunking) that made its text ('' before versions were recorded).
     """
 
     id: int
@@ -64,6 +66,7 @@ class Document:
     updated_at: str = ""
     n_chunks: int = 0
     aliases: tuple[str, ...] = ()
+    pipeline_version: str = ""
 
 
 @dataclass(frozen=True)

@@ -5,12 +5,14 @@ import os
 
 import pytest
 
+import ingest.pipeline as pipeline
 from ingest.pipeline import Ingestor, rebuild_store
 from search.errors import StoreMismatch
 from search.settings import Settings
 from search.store import Store
+from search.text import content_hash
 
-from .conftest import SEED_DOCS, FakeEmbedder
+from .conftest import CORPUS, SEED_DOCS, FakeEmbedder
 
 
 def _ingestor(settings, embedder=None):
@@ -205,3 +207,127 @@ def test_windows_read_ahead_on_a_thread_give_the_same_result(settings, corpus_co
     assert [(r.source, r.status, r.chunks) for r in report.results] == \
         [(r.source, r.status, r.chunks) for r in reference.results]
     assert report.counts["failed"] == 1 and report.counts["added"] >= 5
+
+
+# -- a newer pipeline re-reads unchanged files ------------------------------------
+LAC_PDF = "dfe-2018-promoting-education-of-looked-after-and-previously-looked-after-children.pdf"
+
+
+def _old_extractor(real):
+    """The extractor as it was before list items had a kind: the bullet glyph in the text."""
+    from ingest.segments import Segment
+
+    def extract(path, data=None):
+        ex = real(path, data)
+        ex.segments = [Segment(("• " + s.text) if s.kind == "item" else s.text, page=s.page) for s in ex.segments]
+        return ex
+    return extract
+
+
+def test_newer_pipeline_re_extracts_unchanged_bytes(settings, tmp_path, monkeypatch):
+    pdf = tmp_path / LAC_PDF
+    pdf.write_bytes((CORPUS / LAC_PDF).read_bytes())
+    emb = FakeEmbedder()
+    monkeypatch.setattr(pipeline, "PIPELINE_VERSION", "3")
+    monkeypatch.setattr(pipeline, "extract_file", _old_extractor(pipeline.extract_file))
+    first = _ingestor(settings, emb).ingest_paths([pdf])
+    assert first.counts["added"] == 1
+    store = Store.open(settings.home_path)
+    doc = store.documents()[0]
+    assert doc.pipeline_version == "3" and "• " in store.document_text(doc.id)
+
+    # The same bytes, a newer pipeline with cleaner text: updated, and the
+    # passages whose text did not change keep their stored vectors.
+    monkeypatch.undo()
+    assert pipeline.PIPELINE_VERSION != "3"
+    encoded = emb.encoded
+    second = _ingestor(settings, emb).ingest_paths([pdf])
+    assert second.counts["updated"] == 1, second.results
+    assert 0 < emb.encoded - encoded < second.results[0].chunks, "unchanged passages reuse their vectors"
+    doc = store.documents()[0]
+    assert doc.pipeline_version == pipeline.PIPELINE_VERSION and "• " not in store.document_text(doc.id)
+
+    # And again: nothing to do, nothing embedded.
+    calls = emb.calls
+    third = _ingestor(settings, emb).ingest_paths([pdf])
+    assert third.counts["unchanged"] == 1 and emb.calls == calls
+
+
+def test_newer_pipeline_with_the_same_text_keeps_the_document_unchanged(settings, tmp_path, monkeypatch):
+    """A version bump that changes nothing for this file: reported unchanged,
+    the new version recorded, the passages (ids, vectors) untouched."""
+    src = tmp_path / "note.txt"
+    src.write_text("Virtual school heads promote the education of looked-after children.\n\n"
+                   "They work with designated teachers in every school.\n")
+    emb = FakeEmbedder()
+    monkeypatch.setattr(pipeline, "PIPELINE_VERSION", "3")
+    _ingestor(settings, emb).ingest_paths([src])
+    store = Store.open(settings.home_path)
+    ids = [c.id for c in store.chunks_of(store.documents()[0].id)]
+    generation = store.generation()
+    monkeypatch.undo()
+    calls = emb.calls
+    report = _ingestor(settings, emb).ingest_paths([src])
+    assert report.counts["unchanged"] == 1 and emb.calls == calls
+    doc = store.documents()[0]
+    assert doc.pipeline_version == pipeline.PIPELINE_VERSION
+    assert doc.content_hash == content_hash(pipeline.PIPELINE_VERSION.encode() + b"\0" + src.read_bytes())
+    assert [c.id for c in store.chunks_of(doc.id)] == ids and store.generation() == generation
+    # Recorded: the next run does not even read the file.
+    monkeypatch.setattr(pipeline, "extract_file", lambda *a: pytest.fail("re-extracted a current document"))
+    assert _ingestor(settings, emb).ingest_paths([src]).counts["unchanged"] == 1
+
+
+def test_documents_from_before_versions_were_recorded_are_read_again(settings, tmp_path):
+    """A store migrated from schema 3 has pipeline_version '' and the old hash:
+    the next ingest re-reads the file once and records the version."""
+    src = tmp_path / "note.txt"
+    src.write_text("Designated teachers champion looked-after pupils' progress in school.\n")
+    ing = _ingestor(settings)
+    ing.ingest_paths([src])
+    with ing.store.transaction() as conn:
+        conn.execute("UPDATE documents SET pipeline_version = '', content_hash = ?",
+                     (content_hash(b"3\0" + src.read_bytes()),))
+    report = _ingestor(settings).ingest_paths([src])
+    assert report.counts["unchanged"] == 1
+    assert ing.store.documents()[0].pipeline_version == pipeline.PIPELINE_VERSION
+
+
+def test_web_refresh_re_extracts_pages_read_by_an_older_pipeline(settings, monkeypatch):
+    """`refresh` re-fetches; a page whose body is unchanged but was read by an
+    older pipeline is read again: updated when its text changes, then unchanged."""
+    import ingest.web as web_module
+    from ingest.fetch import FetchPolicy, Fetcher
+    from ingest.segments import Segment
+
+    from .webserver import LocalSite
+
+    real_extract = web_module.extract_response
+
+    def old_extract(res):
+        ex = real_extract(res)
+        ex.segments = [Segment("• " + s.text) for s in ex.segments]
+        return ex
+
+    emb = FakeEmbedder()
+    with LocalSite() as site:
+        def web():
+            fetcher = Fetcher(FetchPolicy(timeout=5, retries=1, backoff=0.05, host_delay=0))
+            return web_module.WebIngest(_ingestor(settings, emb), fetcher)
+
+        url = site.url("/posts/social-mobility")
+        for module in (pipeline, web_module):
+            monkeypatch.setattr(module, "PIPELINE_VERSION", "3")
+        monkeypatch.setattr(web_module, "extract_response", old_extract)
+        assert web().ingest_urls([url]).counts["added"] == 1
+        monkeypatch.undo()
+        encoded = emb.encoded
+        report = web().refresh()
+        assert [r.status for r in report.results] == ["updated"], report.results
+        assert emb.encoded > encoded
+        store = Store.open(settings.home_path)
+        doc = store.documents()[0]
+        assert doc.pipeline_version == pipeline.PIPELINE_VERSION
+        assert not store.document_text(doc.id).startswith("• "), "the old pipeline's text is gone"
+        calls = emb.calls
+        assert [r.status for r in web().refresh().results] == ["unchanged"] and emb.calls == calls

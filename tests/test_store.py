@@ -222,3 +222,34 @@ def test_float32_store_from_before_vector_dtype_stays_readable(tmp_path):
     assert old.get_meta("vector_dtype") == "float32"
     ids, vecs = next(Store.open(tmp_path).iter_vectors())
     assert np.array_equal(vecs[1], v2[0])
+
+
+def test_schema_3_store_gains_pipeline_versions(tmp_path):
+    """Migration 4 adds documents.pipeline_version; documents already stored
+    get '' (older than any pipeline), so the next ingest re-reads them."""
+    from search.store import MIGRATIONS, SCHEMA_VERSION
+
+    conn = sqlite3.connect(tmp_path / "equisearch.db", isolation_level=None)
+    conn.executescript("BEGIN;" + MIGRATIONS[1] + MIGRATIONS[2] + MIGRATIONS[3]
+                       + "INSERT INTO meta VALUES ('schema_version', '3'), ('generation', '7');"
+                       "PRAGMA user_version=3; COMMIT;")
+    conn.execute("INSERT INTO documents(uri, title, content_hash, text_hash, text, blocks, added_at, updated_at)"
+                 " VALUES ('/a.pdf', 'Admissions code', 'h', 'h', 'Admission authorities may request a copy.',"
+                 " '[[0, 41, 3, null, null, \"\", \"\", false]]', 'x', 'x')")
+    conn.execute("INSERT INTO chunks(doc_id, ord, text, char_start, char_end, page_start, page_end, text_hash)"
+                 " VALUES (1, 0, 'Admission authorities may request a copy.', 0, 41, 3, 3, 'h')")
+    conn.close()
+
+    store = Store.open(tmp_path, create=False)
+    assert SCHEMA_VERSION == 4 and store.conn.execute("PRAGMA user_version").fetchone()[0] == 4
+    doc = store.find_document("/a.pdf")
+    assert (doc.title, doc.pipeline_version, doc.content_hash) == ("Admissions code", "", "h")
+    assert store.generation() == 7 and store.fts_search('"admission"', 5)
+    _fts_consistent(store)
+    # Old 8-field block rows still load.
+    from ingest.segments import rows_to_blocks
+
+    (block,) = rows_to_blocks(store.document_text(doc.id), store.document_blocks(doc.id))
+    assert (block.segment.page, block.segment.kind, block.segment.label) == (3, "", "")
+    store.record_extraction(doc.id, "h2", "4")
+    assert store.find_document("/a.pdf").pipeline_version == "4" and store.generation() == 7
