@@ -103,11 +103,10 @@ def candidate_sentences(hits: Sequence[Hit]) -> list[Sentence]:
             # Headings and list stubs without a verb-ish ending read badly
             # as an answer; require some sentence punctuation or length.
             list_item = shown != " ".join(raw.split())
-            if not re.search(r"[.!?:;)]$", shown) and count < 12:
-                continue
-            # A bullet point without its lead-in ("• Supporting pupil
-            # transition (e.g. KS3-4)") is a fragment unless it is a clause.
-            if list_item and count < 12 and not re.search(r"[.!?;]$", shown):
+            # Headings, list items without their lead-in ("Supporting pupil
+            # transition (e.g. KS3-4)") and table cells read badly as an
+            # answer: a short one must end like a sentence.
+            if count < 15 and not re.search(r"[.!?][\"'”’)\]]*$", shown):
                 continue
             # A question in the source ("so what is the role of the teacher?")
             # restates the problem; it never answers it.
