@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 #: would only spend time on it.
 MAX_QUERY_CHARS = 2000
 MODES = ("hybrid", "dense", "bm25")
+#: Most passages of one source in the answer to a "what works" question.
+WHAT_WORKS_PER_DOC = 2
 #: Stores smaller than this do not treat "no passage has this word" as a
 #: sign that a question is off topic (see Engine.ask).
 UNSEEN_MIN_PASSAGES = 2000
@@ -184,6 +186,7 @@ class Engine:
         expansion: Expansion | None = None,
         *,
         mode: str = "hybrid",
+        per_doc_limit: int | None = None,
     ) -> list[Hit]:
         s = self.settings
         allowed = None
@@ -221,7 +224,7 @@ class Engine:
             {cid: ch.doc_id for cid, ch in chunks.items()},
             {cid: ch.text for cid, ch in chunks.items()},
             k=k,
-            per_doc_limit=s.per_doc_limit,
+            per_doc_limit=s.per_doc_limit if per_doc_limit is None else per_doc_limit,
         )
         if qvec is not None:
             self._fill_dense_scores(chosen, chunks, qvec)
@@ -329,8 +332,10 @@ class Engine:
     def ask(self, question: str, k: int | None = None, filters: Filters | None = None) -> Answer:
         """An extractive answer with [n] citations, or an abstention."""
         question, qvec, expansion = self._prepare(question)
+        asked = intent.detect(question)
         with self.store.snapshot():  # one consistent state while an ingest commits
-            hits = self._search_vec(question, qvec, k or self.settings.top_k, filters, expansion)
+            hits = self._search_vec(question, qvec, k or self.settings.top_k, filters, expansion,
+                                    per_doc_limit=self._per_doc_limit(asked))
             n = self.store.conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
             weights = self.term_weights(question, n)
             # A word no passage contains says "off topic" only when the store
@@ -340,8 +345,18 @@ class Engine:
         return compose_answer(
             question, qvec, hits, self.embedder, self.settings, expansion.shown, weights,
             alternatives=expansion.synonyms + expansion.related, unseen_weight=unseen,
-            known=self.vocabulary().acronyms, asked=intent.detect(question),
+            known=self.vocabulary().acronyms, asked=asked,
         )
+
+    def _per_doc_limit(self, asked: intent.Intent) -> int:
+        """Passages one document may give an answer: "what works" points come
+        from distinct sources where the store has them (at most two a source);
+        other questions keep ``per_doc_limit`` (a question about one
+        inspection report is answered from that report)."""
+        limit = self.settings.per_doc_limit
+        if asked.kind == intent.WHAT_WORKS:
+            return min(limit, WHAT_WORKS_PER_DOC) if limit else WHAT_WORKS_PER_DOC
+        return limit
 
     def term_weights(self, text: str, n: int | None = None) -> dict[str, float]:
         """IDF (:func:`_idf`) of each query word in this store's passages; ``n``: the passage count."""
