@@ -144,6 +144,7 @@ def question_coverage(
     alternatives: Sequence[str] = (),
     unseen_weight: float | None = None,
     known: frozenset[str] = frozenset(),
+    terms: Sequence[tuple[int, int]] = (),
 ) -> Coverage:
     """:class:`Coverage` of ``question`` by ``hits``.
 
@@ -153,7 +154,9 @@ def question_coverage(
     an acronym ("EHCPs", "CLA") counts as found when a passage uses one of
     them ("education, health and care plan"). ``known`` holds the
     vocabulary's acronyms (lower case): domain terms, never counted as a
-    missing name.
+    missing name. ``terms`` are the spans of ``question`` that name a
+    vocabulary term (:meth:`Vocabulary.spans`): a missing word inside one is
+    reported as the whole term ("EHC plan", not "EHC").
     """
     weights = weights or {}
     seen: set[str] = set()
@@ -167,7 +170,8 @@ def question_coverage(
     stop = set(query_terms(question, keep_stopwords=True)) - set(query_terms(question))
     total = found = 0.0
     missing: list[str] = []
-    tokens = re.findall(r"[^\W_]+(?:['’][^\W_]+)*", question)
+    matches = list(re.finditer(r"[^\W_]+(?:['’][^\W_]+)*", question))
+    tokens = [m.group(0) for m in matches]
     for i, tok in enumerate(tokens):
         low = re.sub(r"['’]s$", "", tok.lower())
         if any(ch.isdigit() for ch in low):
@@ -192,7 +196,9 @@ def question_coverage(
             or (unseen_weight is not None and weight >= unseen_weight - 1e-6)
         )
         if specific:
-            missing.append(tok)
+            at = matches[i].start()
+            span = next(((a, b) for a, b in terms if a <= at < b), None)
+            missing.append(question[span[0]:span[1]] if span else tok)
     return Coverage(found / total if total else 1.0, tuple(dict.fromkeys(missing)))
 
 
@@ -263,6 +269,7 @@ def compose_answer(
     unseen_weight: float | None = None,
     known: frozenset[str] = frozenset(),
     asked: intent.Intent | None = None,
+    terms: Sequence[tuple[int, int]] = (),
 ) -> Answer:
     """Choose cited sentences shaped by the question's intent, or abstain.
 
@@ -302,7 +309,7 @@ def compose_answer(
         scores.append(score)
     order = np.argsort(-np.asarray(scores), kind="stable")
     best_cos = float(cos.max())
-    cov = question_coverage(question, hits, term_weights, alternatives, unseen_weight, known)
+    cov = question_coverage(question, hits, term_weights, alternatives, unseen_weight, known, terms)
     not_found = f"; not found: {', '.join(cov.missing)}" if cov.missing else ""
     relevance = [h.relevance for h in hits if h.relevance is not None]
     if relevance:

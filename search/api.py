@@ -346,6 +346,7 @@ class Engine:
             question, qvec, hits, self.embedder, self.settings, expansion.shown, weights,
             alternatives=expansion.synonyms + expansion.related, unseen_weight=unseen,
             known=self.vocabulary().acronyms, asked=asked,
+            terms=self.vocabulary().spans(question) if self.settings.expand_queries else (),
         )
 
     def _per_doc_limit(self, asked: intent.Intent) -> int:

@@ -100,12 +100,14 @@ class Vocabulary:
             terms.extend(_read_terms(Path(path)))
         return cls(terms)
 
-    def expand(self, query: str) -> Expansion:
-        """Synonyms (both directions) and related terms the query does not already contain.
+    def spans(self, query: str) -> list[tuple[int, int]]:
+        """Where the query names a vocabulary term (acronym or full form), longest matches first.
 
-        The longest matches win: "previously looked-after children" is one
-        term (PLAC), not also "looked-after children" (LAC) inside it.
+        A term is one unit: "EHC plan" is missing as a whole, never as "EHC".
         """
+        return [(a, b) for a, b, _t, _acr in self._claimed(query)]
+
+    def _claimed(self, query: str) -> list[tuple[int, int, Term, bool]]:
         found: list[tuple[int, int, Term, bool]] = []  # start, end, term, matched the acronym
         for term, acr, forms in self._matchers:
             for p in acr:
@@ -113,14 +115,23 @@ class Vocabulary:
             for p in forms:
                 found += [(m.start(), m.end(), term, False) for m in p.finditer(query)]
         found.sort(key=lambda f: (-(f[1] - f[0]), f[0]))
-        claimed: list[tuple[int, int]] = []
+        claimed: list[tuple[int, int, Term, bool]] = []
+        for start, end, term, is_acronym in found:
+            if any(a <= start and end <= b for a, b, _t, _i in claimed):
+                continue
+            claimed.append((start, end, term, is_acronym))
+        return claimed
+
+    def expand(self, query: str) -> Expansion:
+        """Synonyms (both directions) and related terms the query does not already contain.
+
+        The longest matches win: "previously looked-after children" is one
+        term (PLAC), not also "looked-after children" (LAC) inside it.
+        """
         synonyms: dict[str, None] = {}
         lexical: dict[str, None] = {}
         qnorm = _norm(query)
-        for start, end, term, is_acronym in found:
-            if any(a <= start and end <= b for a, b in claimed):
-                continue
-            claimed.append((start, end))
+        for _start, _end, term, is_acronym in self._claimed(query):
             if is_acronym:
                 # The main full form is a synonym for both retrievers; other
                 # spellings only help keyword matching.

@@ -1,0 +1,62 @@
+"""Answer composition without a model: intents, sentence cleaning, the verbatim check, missing terms."""
+from __future__ import annotations
+
+import pytest
+
+from search import intent
+from search.answer import candidate_sentences, display_text, question_coverage, verbatim_in
+from search.types import Chunk, Citation, Document, Hit
+from search.vocabulary import load_vocabulary
+
+
+def hit(text: str, doc_id: int = 1, title: str = "Guidance", kind: str = "guidance") -> Hit:
+    doc = Document(id=doc_id, uri=f"/srv/{doc_id}.pdf", title=title, kind=kind)
+    chunk = Chunk(id=doc_id * 100, doc_id=doc_id, ord=0, text=text, char_start=0, char_end=len(text))
+    return Hit(chunk=chunk, document=doc, citation=Citation.for_chunk(doc, chunk), score=1.0)
+
+
+@pytest.mark.parametrize("question, kind", [
+    ("what works for PLAC pupils?", intent.WHAT_WORKS),
+    ("waht works for LAC", intent.WHAT_WORKS),
+    ("how should the DT use pupil premium plus", intent.WHAT_WORKS),
+    ("any examples of a school turning this round?", intent.WHAT_WORKS),
+    ("who counts as a previously looked-after child?", intent.DEFINITION),
+    ("what does PP+ mean", intent.DEFINITION),
+    ("what does Surrey still need to improve?", intent.NEEDS_IMPROVE),
+    ("what are the areas for improvment in Solihull", intent.NEEDS_IMPROVE),
+    ("what are Greenwich's strengths for care leavers", intent.STRENGTHS),
+    ("how long does an EHC needs assessment take?", intent.HOW_LONG),
+    ("when must a PEP be reviewed?", intent.WHEN),
+    ("who is responsible for PP+?", intent.WHO),
+    ("ofsted findings for wolverhampton", intent.FACTUAL),
+])
+def test_intent_of_teacher_questions(question, kind):
+    assert intent.detect(question).kind == kind
+
+
+def test_layout_marks_are_dropped_and_the_check_holds():
+    passage = "Approaches that are:\n•  Individually tailored to the needs of each pupil.\n69 If the pupil is\nadopted, the VSH advises."
+    assert display_text("•  Individually tailored to the needs of each pupil.") == "Individually tailored to the needs of each pupil."
+    assert display_text("69 If the pupil is\nadopted, the VSH advises.") == "If the pupil is adopted, the VSH advises."
+    assert verbatim_in("If the pupil is adopted, the VSH advises.", passage)
+    assert not verbatim_in("If the pupil is adopted, the school advises.", passage)
+    assert not verbatim_in("", passage)
+
+
+def test_fragments_headings_and_questions_are_not_candidates():
+    # Blocks of a PDF (list items, lead-ins, paragraphs) are stored a blank line apart.
+    text = ("Supporting pupil transition (e.g. primary-secondary/KS3-4)\n\n"
+            "So what is the role of the designated teacher?\n\n"
+            "Approaches that are:\n\n"
+            "The designated teacher should work with the virtual school head to agree how pupil premium plus is used.")
+    shown = [c.text for c in candidate_sentences([hit(text)])]
+    assert shown == ["The designated teacher should work with the virtual school head to agree how pupil premium plus is used."]
+
+
+def test_a_missing_vocabulary_term_is_named_whole():
+    vocab = load_vocabulary()
+    question = "how long does an EHC plan take in Kent?"
+    cov = question_coverage(question, [hit("Pupils with special educational needs are supported by the SENCO.")],
+                            known=vocab.acronyms, terms=vocab.spans(question))
+    assert "EHC" not in cov.missing and "Kent" in cov.missing
+    assert all(m in ("EHC plan", "Kent") for m in cov.missing), cov.missing
