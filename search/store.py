@@ -558,13 +558,18 @@ class Store:
         return self._complete_document(row) if row else None
 
     def find_source(self, ref: str | int) -> Document | None:
-        """The document a user means by ``ref``: its id, URI or URL (or an
-        alias), or a local path as typed (relative to the working directory)."""
+        """The document a user means by ``ref``: its id, URI (or an alias), its
+        public URL, or a local path as typed (relative to the working directory)."""
         ref = str(ref).strip()
         doc = self.get_document(int(ref)) if ref.isdigit() else None
         if doc is None:
             doc = self.find_document(ref)
-        if doc is None and ref and not ref.startswith(("http://", "https://")):
+        if doc is None and ref.startswith(("http://", "https://")):
+            # A file ingested from disk whose manifest gives its public URL.
+            row = self.conn.execute(f"SELECT {_DOC_COLUMNS} FROM documents d WHERE d.url = ? ORDER BY d.id LIMIT 1",
+                                    (ref,)).fetchone()
+            doc = self._complete_document(row) if row else None
+        elif doc is None and ref:
             doc = self.find_document(str(Path(ref).expanduser().resolve()))
         return doc
 

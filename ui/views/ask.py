@@ -20,9 +20,10 @@ from ui.common import (
     show_flashes,
 )
 
+#: Offered on the first visit; each is answered by the starter corpus.
 EXAMPLES = (
-    "What share of parents say their child's special educational needs are not fully met?",
-    "Why is family income not enough to identify the children most in need of support?",
+    "What works for PLAC pupils?",
+    "Who counts as a previously looked-after child for school admissions?",
     "How can schools collaborate to promote equity?",
 )
 ANY = "any"
