@@ -72,13 +72,15 @@ class Settings:
     )
     per_doc_limit: int = _setting(3, "Most passages one document may place in the results (0: no limit).")
     reranker: str = _setting(
-        "bundled",
-        "Second stage that reads question and passage together: bundled (the cross-encoder shipped in "
-        "search/data/reranker, trained in the project), off, or a sentence-transformers CrossEncoder name or folder.",
+        "off",
+        "Second stage that reads question and passage together: off (default until one beats the first stage on "
+        "held-out questions, bench/QUALITY.md), bundled (the cross-encoder trained in the project, "
+        "search/data/reranker, when present), or a sentence-transformers CrossEncoder name or folder, or an ONNX "
+        "reranker folder.",
     )
     relevance_threshold: float = _setting(
         0.5, "With a reranker: abstain when the best passage's relevance (the reranker's calibrated probability, "
-        "minus missing_term_penalty if a specific word is missing) is below this (calibrated in bench/QUALITY.md).")
+        "minus missing_term_penalty if a specific word is missing) is below this (0.5, the probability midpoint: not yet calibrated).")
     rerank_candidates: int = _setting(30, "Fused candidates the reranker reads (more: better recall, slower).")
     rerank_weight: float = _setting(
         0.7, "Share of the final score from the reranker; the rest from the first-stage fused score (both min-max normalised).")
