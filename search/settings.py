@@ -88,7 +88,7 @@ class Settings:
     answer_points: int = _setting(
         4, "Most points in a list answer (\"what works\", \"what needs to improve\" questions): one a passage, distinct sources first.")
     abstain_threshold: float = _setting(
-        1.24,
+        1.10,
         "Abstain when the answer confidence (best sentence cosine + coverage_weight x share of question words found - missing_term_penalty if a specific word is missing) is below this (calibrated in bench/QUALITY.md).",
     )
     coverage_weight: float = _setting(

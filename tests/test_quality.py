@@ -118,5 +118,23 @@ def test_teacher_questions_over_edu_and_seeds(edu_engine):
     reports.append(evaluate(edu_engine, load_eval(shared_path("dev-eval", "seeds.jsonl")), k=5))
     recall, abstained, wrongly, misses = _combined(reports)
     assert recall >= 0.86, misses
-    assert abstained >= 0.65
-    assert wrongly <= 0.06
+    # abstain_threshold 1.10 trades abstentions for answers: at most 5% of
+    # answerable questions abstain on the tuning sets (measured 0.61 / 0.02 here).
+    assert abstained >= 0.58
+    assert wrongly <= 0.04
+
+
+# -- held-out sets (tests/data/blind/: written from the documents before tuning, never tuned on) --
+def test_held_out_starter_questions_floor(starter_engine):
+    """Floors a little below what bench/bench_answers.py measured (useful 0.67, recall@5 0.72):
+    a regression on questions nobody tuned for fails here. Totals only, never per-question output."""
+    report = evaluate(starter_engine, load_eval(DATA / "blind" / "starter.jsonl"), k=5)
+    assert report["useful"] >= 0.62 and report["recall_at_k"] >= 0.67, {
+        k: report[k] for k in ("useful", "exact", "recall_at_k", "abstain_wrong", "abstain_correct")}
+
+
+def test_held_out_edu_questions_floor(edu_engine):
+    """Starter + shared/data/edu (measured useful 0.52, recall@5 0.65)."""
+    report = evaluate(edu_engine, load_eval(DATA / "blind" / "edu.jsonl"), k=5)
+    assert report["useful"] >= 0.47 and report["recall_at_k"] >= 0.60, {
+        k: report[k] for k in ("useful", "exact", "recall_at_k", "abstain_wrong", "abstain_correct")}
