@@ -18,7 +18,7 @@ from streamlit.testing.v1 import AppTest
 from search.lists import ReadingLists
 from search.store import Store
 
-from .conftest import ROOT, XSS_TITLE
+from .conftest import ROOT, STARTER_DOCS, XSS_TITLE
 from .webserver import LocalSite
 
 pytestmark = pytest.mark.slow
@@ -195,7 +195,7 @@ def test_sources_table_search_open_and_remove(ui_store_copy, monkeypatch):
 
     at = open_app(ui_store_copy, monkeypatch, "views/sources.py")
     table = at.dataframe[0].value
-    assert len(table) == 6 and {"title", "site", "kind", "date", "passages", "added"} <= set(table.columns)
+    assert len(table) == STARTER_DOCS + 1 and {"title", "site", "kind", "date", "passages", "added"} <= set(table.columns)
     at.text_input(key="source_filter").input("breakfast").run()
     assert list(at.dataframe[0].value["title"]) == [XSS_TITLE]
     at.selectbox(key="open_source").select(xss_doc.id).run()
