@@ -24,13 +24,25 @@ document but not the same passage, its neighbours or its section. Negatives
 that contain the query sentence or repeat most of the positive are dropped
 (overlapping passages and near-duplicate documents would be false negatives).
 
-The model is ``AutoModelForSequenceClassification`` (one logit) initialised
-from the bundled all-MiniLM-L6-v2 weights; the classification head is new.
-Loss: softmax cross-entropy over each group of 1 positive + 3 negatives
-(ranking) plus binary cross-entropy on every logit (so a logit means something
-across questions, for abstention). A logistic (Platt) fit on held-out mined
-groups maps logits to probabilities. Everything is seeded; torch runs on 2
-threads with bf16 autocast where the CPU has native bf16.
+The model (:func:`_model_class`, ``PairScorer``) is the bundled
+all-MiniLM-L6-v2 reading ``[CLS] question [SEP] passage [SEP]`` in one pass;
+its head starts as the bi-encoder's cosine between the two segments' mean
+token vectors (plus a [CLS] term that starts at zero), so the short training
+two shared cores allow starts from a sensible ranking. Only the top
+``--train-layers`` (3) layers learn. Loss: softmax cross-entropy over each
+group of 1 positive + 3 negatives (ranking) plus ``--bce-weight`` x binary
+cross-entropy on every score (so a score means something across questions,
+for abstention). A logistic (Platt) fit on held-out mined groups (whole
+documents held out) maps scores to probabilities. Everything is seeded;
+torch runs on ``--threads`` (1: on two cores shared with other work, two
+threads ran 3x slower than one) with bf16 autocast where the CPU has native
+bf16. The defaults are the shipped model's run: 600 steps of 4 groups, about
+17 minutes at load ~3 (search/data/reranker/reranker.json has its record).
+
+Measured result (bench/QUALITY.md, "Reranking"): this model does not beat
+the first stage (SciFact nDCG@10 0.525 alone, 0.706 fused with the hybrid
+score, against 0.726); the tooling is here so a better recipe or more
+compute can be tried and measured the same way.
 
 Writes to ``DIR``: ``torch/`` (the trained model, safetensors), ``model.onnx``
 (fp32), ``model.int8.onnx`` (dynamic int8, what ships), ``tokenizer.json``,
@@ -220,7 +232,7 @@ def mine_pairs(passages: list[Passage], rng: random.Random, *, max_ict_per_doc: 
 
 
 def add_negatives(store: Store, pairs: list[Pair], passages: dict[int, Passage], rng: random.Random,
-                  n_neg: int = GROUP - 1) -> list[Pair]:
+                  n_neg: int = GROUP - 1, cloze_negatives: str = "passage") -> list[Pair]:
     """Give each pair ``n_neg`` hard negatives; pairs that cannot get them are dropped."""
     by_doc: dict[int, list[int]] = defaultdict(list)
     for p in passages.values():
@@ -270,7 +282,8 @@ def add_negatives(store: Store, pairs: list[Pair], passages: dict[int, Passage],
         # words (a first run did: SciFact nDCG@10 0.41 alone). Their
         # negatives are the positive's own BM25 neighbours instead: same
         # topic, same share of the question's words.
-        terms = query_terms(pair.pos_text if pair.kind in ("cloze", "question") else pair.query)
+        from_pos = cloze_negatives == "passage" and pair.kind in ("cloze", "question")
+        terms = query_terms(pair.pos_text if from_pos else pair.query)
         if len(terms) > 10:
             terms = sorted(terms, key=lambda t: df.get(t.lower(), 0))[:10]
         match = build_match(" ".join(terms))
@@ -512,6 +525,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--cloze-share", type=float, default=0.4, help="largest share of inverse-cloze groups in training")
     ap.add_argument("--head-lr-factor", type=float, default=5.0, help="learning rate of the new head / the body's")
     ap.add_argument("--bce-weight", type=float, default=0.5, help="weight of the per-passage BCE next to the listwise loss")
+    ap.add_argument("--cloze-negatives", choices=("passage", "query"), default="passage",
+                    help="BM25 negatives of cloze pairs from the positive passage (default) or the query sentence "
+                         "(the first runs; it teaches the model to avoid the question's words)")
     ap.add_argument("--max-pairs", type=int, default=20000, help="pairs kept (seeded sample) before negatives")
     ap.add_argument("--max-ict-per-doc", type=int, default=40, help="inverse-cloze pairs kept per document")
     ap.add_argument("--source", action="append", type=Path, help="document folder to mine (repeatable; "
@@ -536,7 +552,8 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="rerank-mine-") as tmp:
         home = args.work or Path(tmp)
         home.mkdir(parents=True, exist_ok=True)
-        cached = home / f"groups-v2-seed{args.seed}-{args.max_pairs}.jsonl"
+        version = "v2" if args.cloze_negatives == "passage" else "v1"
+        cached = home / f"groups-{version}-seed{args.seed}-{args.max_pairs}.jsonl"
         if cached.exists():
             # Mining is deterministic for a seed: a kept work folder skips it.
             rows = [json.loads(line) for line in cached.read_text().splitlines()]
@@ -556,7 +573,7 @@ def main(argv: list[str] | None = None) -> None:
             (home / f"{cached.stem}.meta.json").write_text(json.dumps({"pairs_before_sampling": len(pairs)}))
             if len(pairs) > args.max_pairs:  # a seeded sample: the steps see only a few thousand anyway
                 pairs = rng.sample(pairs, args.max_pairs)
-            pairs = add_negatives(store, pairs, passages, rng)
+            pairs = add_negatives(store, pairs, passages, rng, cloze_negatives=args.cloze_negatives)
             store.close()
             # Hold out 4% of documents (whole documents: held-out pairs are unseen text).
             rows = [{"kind": g.kind, "source": passages[g.pos].source, "doc": passages[g.pos].doc,
@@ -617,6 +634,7 @@ def main(argv: list[str] | None = None) -> None:
         "train_max_length": args.train_max_length,
         "train_layers": args.train_layers,
         "cloze_share": args.cloze_share,
+        "cloze_negatives": args.cloze_negatives,
         "head_lr_factor": args.head_lr_factor,
         "bce_weight": args.bce_weight,
         "head": "scale * cos(mean question tokens, mean passage tokens) + w.h[CLS] + bias (joint encoding)",

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT
+from .conftest import ROOT, STARTER_DOCS
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -198,7 +198,7 @@ def test_script_payload_from_a_document_is_text_and_never_runs(page, server, tmp
     page.get_by_role("link", name="Sources", exact=True).click()
     page.get_by_label("Search sources").fill("breakfast")
     page.get_by_label("Search sources").press("Enter")
-    page.get_by_text("1 of 6 sources").wait_for()
+    page.get_by_text(f"1 of {STARTER_DOCS + 1} sources").wait_for()
     page.locator("[data-testid=stDataFrame]").wait_for()
     wait_idle(page)
     page.wait_for_timeout(700)  # the data grid paints on a canvas after the run
