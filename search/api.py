@@ -256,7 +256,7 @@ class Engine:
         """
         head = pool[: self.settings.rerank_candidates]
         scores = reranker.score(query, [chunks[c.chunk_id].text for c in head])
-        probs = reranker.to_probability(scores) if hasattr(reranker, "to_probability") else 1 / (1 + np.exp(-scores))
+        probs = reranker.to_probability(scores)
         w = self.settings.rerank_weight
         fused = np.asarray([c.score for c in head], dtype=np.float32)
         final = w * _minmax(scores) + (1 - w) * _minmax(fused)

@@ -65,6 +65,10 @@ class Reranker(Protocol):
         """Per passage, a probability in [0, 1] that it is relevant (calibrated where the model says how)."""
         ...
 
+    def to_probability(self, scores: np.ndarray) -> np.ndarray:
+        """:meth:`probability` for scores already computed by :meth:`score`."""
+        ...
+
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return (1.0 / (1.0 + np.exp(-np.clip(x, -40, 40)))).astype(np.float32)
@@ -195,7 +199,10 @@ class CrossEncoderReranker:
         return np.asarray(scores, dtype=np.float32).reshape(len(passages), -1)[:, -1]
 
     def probability(self, query: str, passages: Sequence[str]) -> np.ndarray:
-        return _sigmoid(self.score(query, passages))
+        return self.to_probability(self.score(query, passages))
+
+    def to_probability(self, scores: np.ndarray) -> np.ndarray:
+        return _sigmoid(np.asarray(scores, dtype=np.float32))
 
 
 class SentenceReranker:
@@ -243,7 +250,10 @@ class SentenceReranker:
         return out
 
     def probability(self, query: str, passages: Sequence[str]) -> np.ndarray:
-        return np.clip(self.score(query, passages), 0.0, 1.0).astype(np.float32)
+        return self.to_probability(self.score(query, passages))
+
+    def to_probability(self, scores: np.ndarray) -> np.ndarray:
+        return np.clip(np.asarray(scores, dtype=np.float32), 0.0, 1.0)
 
 
 def fuse(rerank_scores: Sequence[float], first_stage: Sequence[float], weight: float = 1.0) -> np.ndarray:
