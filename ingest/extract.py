@@ -6,7 +6,7 @@ paragraphs as segments, with the page (PDF), time span (VTT/SRT), speaker
 citation needs. Every failure is an :class:`ExtractionError` whose message
 names the problem and what to do; no extractor returns an empty document.
 
-Formats: .txt, .md/.markdown, .gs (GOV.UK govspeak), .html/.htm (trafilatura),
+Formats: .txt, .md/.markdown, .gs (GOV.UK govspeak), .rst (docutils), .html/.htm (trafilatura),
 .pdf (pypdf), .vtt and .srt.
 """
 from __future__ import annotations
@@ -27,7 +27,7 @@ from .segments import Extracted, Segment
 
 log = logging.getLogger(__name__)
 
-SUPPORTED_SUFFIXES = frozenset({".txt", ".md", ".markdown", ".gs", ".html", ".htm", ".pdf", ".vtt", ".srt"})
+SUPPORTED_SUFFIXES = frozenset({".txt", ".md", ".markdown", ".gs", ".rst", ".html", ".htm", ".pdf", ".vtt", ".srt"})
 
 
 def extract_file(path: Path, data: bytes | None = None) -> Extracted:
@@ -85,7 +85,7 @@ _SPEAKER_LINE = re.compile(r"^([A-Z][\w.'\-]*(?: [A-Z][\w.'\-]*){0,3}|[a-z][\w.\
 
 
 def extract_text(text: str, name: str, suffix: str) -> Extracted:
-    """Text formats: .txt, .md/.markdown/.gs, .vtt, .srt."""
+    """Text formats: .txt, .md/.markdown/.gs, .rst, .vtt, .srt."""
     suffix = suffix.lower()
     if suffix == ".vtt" or (suffix == ".txt" and text.lstrip().startswith("WEBVTT")):
         return _nonempty(parse_vtt(text, name), name)
@@ -93,6 +93,10 @@ def extract_text(text: str, name: str, suffix: str) -> Extracted:
         return _nonempty(parse_srt(text, name), name)
     if suffix in (".md", ".markdown", ".gs"):
         return _nonempty(extract_markdown(text, name, govspeak=suffix == ".gs"), name)
+    if suffix == ".rst":
+        from .rst import extract_rst
+
+        return _nonempty(extract_rst(text, name), name)
     return _nonempty(extract_plain(text), name)
 
 

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 _TEXT_TYPES = {
     "text/plain": ".txt",
     "text/markdown": ".md",
+    "text/x-rst": ".rst",
     "text/x-markdown": ".md",
     "text/vtt": ".vtt",
     "application/x-subrip": ".srt",

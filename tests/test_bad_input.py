@@ -167,11 +167,11 @@ P = "Designated teachers support previously looked-after children in every schoo
 CASES = [
     # zero bytes and whitespace
     *[Case(f"empty{ext}", write(f"empty{ext}", b""), True, "empty") for ext in
-      (".txt", ".pdf", ".html", ".vtt", ".srt", ".md", ".gs")],
+      (".txt", ".pdf", ".html", ".vtt", ".srt", ".md", ".gs", ".rst")],
     Case("whitespace.txt", write("blank.txt", "  \n\t\n \n"), True, "empty"),
     # random bytes under text and document names
     *[Case(f"random{ext}", write(f"random{ext}", rand(4096, i)), True, "") for i, ext in
-      enumerate((".pdf", ".html", ".txt", ".vtt", ".srt", ".md"))],
+      enumerate((".pdf", ".html", ".txt", ".vtt", ".srt", ".md", ".rst"))],
     Case("binary-nul.txt", write("zeros.txt", b"\0" * 5000), True, "binary"),
     # PDFs
     Case("truncated.pdf", lambda f: write("truncated.pdf", (DATA / "ofsted_send_sample.pdf").read_bytes()[:60000])(f),

@@ -226,3 +226,68 @@ def test_article_extraction_benchmark_floor():
 def test_html_with_only_scripts_is_refused():
     with pytest.raises(ExtractionError, match="no readable text"):
         extract_html("<html><body><script>alert(1)</script><iframe src='x'></iframe></body></html>")
+
+
+RST_POLICY = """\
+=====================
+Looked-after children
+=====================
+
+.. include:: common-metadata.rst
+:Officer: |Looked-After Children Officer|
+
+.. contents::
+
+Definitions
+-----------
+
+Looked-After Children
+  Children and young people that have been taken into care
+  by the local authority.
+
+Procedures
+----------
+
+* The care plan needs to consider such issues as:
+
+  * the child's emotional needs;
+  * the child's need for friendship.
+
+* We offer places to two-year-old children in *exceptional* circumstances.
+
+#. First numbered step.
+#. Second numbered step.
+
+.. raw:: html
+
+   <script>alert("not text")</script>
+
+.. note:: Transition to school is handled sensitively.
+"""
+
+
+def test_rst_is_read_by_docutils_into_sections_items_and_definitions(tmp_path):
+    path = tmp_path / "looked-after-children.rst"
+    path.write_text(RST_POLICY, encoding="utf-8")
+    ex = extract_file(path)
+    assert ex.meta["title"] == "Looked-after children"
+    seen = [(s.kind, s.label, s.section, s.text) for s in ex.segments]
+    assert ("", "", "Definitions", "Looked-After Children: Children and young people that have been taken "
+            "into care by the local authority.") in seen  # definition list: "term: definition", unwrapped
+    assert ("item", "•", "Procedures", "The care plan needs to consider such issues as:") in seen
+    assert ("item", "•", "Procedures", "the child's emotional needs;") in seen  # nested items follow their lead-in
+    assert ("item", "•", "Procedures", "We offer places to two-year-old children in exceptional circumstances.") in seen
+    assert ("numbered", "2.", "Procedures", "Second numbered step.") in seen
+    assert ("", "", "Procedures", "Transition to school is handled sensitively.") in seen
+    text = "\n".join(s.text for s in ex.segments)
+    # Markup, directives, the missing include, raw HTML and docutils' complaints never become text.
+    for junk in ("..", "include", "script", "::", "*", "System Message", "|", "Contents"):
+        assert junk not in text, junk
+    assert "Officer: Looked-After Children Officer" in text  # an undefined substitution keeps its name
+
+
+def test_rst_with_broken_markup_keeps_what_parses(tmp_path):
+    path = tmp_path / "broken.rst"
+    path.write_text("Heading\n===\n\n`unclosed interpreted text\n\n.. unknown-directive:: x\n\nA real sentence about PP+.\n")
+    ex = extract_file(path)
+    assert "A real sentence about PP+." in [s.text for s in ex.segments]

@@ -199,7 +199,7 @@ def test_property_subtitle_parser_never_crashes(text, srt):
 
 @hsettings(max_examples=120, deadline=None)
 @given(text=st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=1500),
-       suffix=st.sampled_from([".txt", ".md", ".vtt", ".srt"]))
+       suffix=st.sampled_from([".txt", ".md", ".rst", ".vtt", ".srt"]))
 def test_property_whole_text_pipeline_offsets_map_back(text, suffix):
     """Arbitrary text through extract -> clean -> assemble -> chunk: every passage
     is the exact slice of the stored text its offsets claim, or the file is
