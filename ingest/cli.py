@@ -568,14 +568,18 @@ def eval_(c: Context, file, k, as_json) -> None:
 @click.option("--split", default="test", show_default=True, help="qrels/<split>.tsv to score against.")
 @click.option("--max-queries", type=int, help="Score only this many judged queries (a fixed subset).")
 @click.option("--extra-docs", type=int, default=0, help="With --max-queries: distractor documents kept besides the relevant ones.")
+@click.option("--count-identical-ids", is_flag=True,
+              help="Score the query's own document if it is ranked (BEIR and MTEB leave it out; so do we by default).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @pass_ctx
 @friendly_errors
-def eval_beir(c: Context, folder, modes, split, max_queries, extra_docs, as_json) -> None:
+def eval_beir(c: Context, folder, modes, split, max_queries, extra_docs, count_identical_ids, as_json) -> None:
     """nDCG@10 and recall@100 on a BEIR-format folder (corpus.jsonl, queries.jsonl, qrels/).
 
     The corpus is ingested into a temporary store with the current model and
-    chunking; your own store is not touched.
+    chunking; your own store is not touched. As BEIR's evaluator does, a
+    document with the query's own id is left out of its ranking (ArguAna's
+    queries are arguments of its corpus).
     """
     from .beir import run_beir
 
@@ -584,15 +588,18 @@ def eval_beir(c: Context, folder, modes, split, max_queries, extra_docs, as_json
             click.echo(f"\ringested {done}/{total} documents", err=True, nl=False)
 
     report = run_beir(folder, tuple(modes) or ("hybrid",), settings=c.settings, split=split,
-                      max_queries=max_queries, extra_docs=extra_docs, progress=progress)
+                      max_queries=max_queries, extra_docs=extra_docs, progress=progress,
+                      ignore_identical_ids=not count_identical_ids)
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return
     click.echo(f"\n{report['dataset']} ({report['split']}): {report['documents']} documents, "
                f"{report['queries']} queries, ingest {report['ingest_seconds']} s")
     for mode, r in report["modes"].items():
+        own = (f"  (query's own document left out of {r['own_document_ranked']} rankings)"
+               if report["ignore_identical_ids"] and r["own_document_ranked"] else "")
         click.echo(f"{mode:>7}: nDCG@10 {r['ndcg_at_10']:.4f}  recall@100 {r['recall_at_100']:.4f}  "
-                   f"p50 {r['latency_ms_p50']} ms")
+                   f"p50 {r['latency_ms_p50']} ms{own}")
     for line in report["skipped_lines"]:
         click.echo(f"skipped {line}", err=True)
 

@@ -43,3 +43,25 @@ def test_scifact_subset_quality_floor(real_embedder):
     assert modes["dense"]["ndcg_at_10"] >= 0.84
     assert modes["bm25"]["ndcg_at_10"] >= 0.85
     assert modes["hybrid"]["ndcg_at_10"] >= max(modes["dense"]["ndcg_at_10"], modes["bm25"]["ndcg_at_10"]) - 0.01
+
+
+def _argument_folder(tmp_path):
+    """ArguAna's shape: the query is itself a corpus document (same id); its counter-argument is judged."""
+    (tmp_path / "qrels").mkdir(parents=True)
+    (tmp_path / "corpus.jsonl").write_text(
+        '{"_id": "a1", "title": "", "text": "Pupil premium plus should follow every looked after child to school."}\n'
+        '{"_id": "a2", "title": "", "text": "Pupil premium plus money is better pooled by the virtual school."}\n'
+        '{"_id": "a3", "title": "", "text": "Uniform rules should be relaxed in summer."}\n')
+    (tmp_path / "queries.jsonl").write_text(
+        '{"_id": "a1", "text": "Pupil premium plus should follow every looked after child to school."}\n')
+    (tmp_path / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\na1\ta2\t1\n")
+    return tmp_path
+
+
+def test_the_querys_own_document_is_left_out_as_beir_does(tmp_path):
+    folder = _argument_folder(tmp_path / "beir")
+    kept = run_beir(folder, ("bm25",), store_dir=tmp_path)["modes"]["bm25"]
+    assert kept["own_document_ranked"] == 1
+    assert kept["ndcg_at_10"] == 1.0  # a2 is first once a1 (the query itself) is left out
+    raw = run_beir(folder, ("bm25",), store_dir=tmp_path, ignore_identical_ids=False)["modes"]["bm25"]
+    assert raw["ndcg_at_10"] == pytest.approx(1 / 1.5849625, abs=1e-4)  # a1 first, a2 second
