@@ -26,6 +26,21 @@ from .segments import Extracted, Segment
 
 log = logging.getLogger(__name__)
 
+# "Read more"-type labels that introduce a link to another article, in the
+# languages of the pages ingest meets (English, German, French, Spanish,
+# Italian, Portuguese, Dutch, Polish). Newspapers put "<label>: <linked
+# headline>" between the paragraphs of an article ("Lesen Sie auch: ...",
+# "Lire aussi : ...", "Dowiedz się więcej: ..."); the label alone heads a list
+# of such links.
+_READ_MORE_LABELS = (
+    r"read more|read also|see more|see also|"
+    r"lesen sie (auch|mehr|weiter)|mehr zum thema|weiterlesen|auch interessant|"
+    r"(à )?lire aussi|lire la suite|voir aussi|"
+    r"leer más|lea también|lee también|ver también|te puede interesar|"
+    r"leggi anche|leia também|leia mais|saiba mais|lees ook|lees meer|lees verder|"
+    r"czytaj (też|także|również|więcej)|zobacz (też|także|również)|dowiedz się więcej"
+)
+
 # Lines that are furniture wherever they appear (only when short).
 _LINE_PATTERNS = [
     # cookie and consent notices
@@ -50,7 +65,8 @@ _LINE_PATTERNS = [
     r"more (from|in) [\w ]{1,30}|next (post|article)|previous (post|article)|filed under|categories:|tags:)\b",
     r"^(older|newer) posts?$", r"^(read|learn|find out) more\.?$", r"^related:?$",
     # a teaser label with the linked title on the same line ("Related: ...", "Read more: ...")
-    r"^\[?(related( (posts?|articles?|stories|story|content|news|reading|coverage))?|read more|see more|see also)\s*:\s*\S",
+    rf"^\[?(related( (posts?|articles?|stories|story|content|news|reading|coverage))?|{_READ_MORE_LABELS})\s*:\s*\S",
+    rf"^({_READ_MORE_LABELS})\s*[.:…]*$",
     r"^(more|also|don'?t miss|most read|trending( now)?)\s*:?$",
     # social follow and reader prompts
     r"\bfollow (us|me|him|her|them)( on (twitter|x|facebook|instagram|linkedin|youtube|tiktok|threads|bluesky)\b| @\w)",
@@ -67,7 +83,7 @@ _LINE_RE = re.compile("|".join(f"(?:{p})" for p in _LINE_PATTERNS), re.I)
 # Labels that head a list of links to other pages ("Related:", "Don't miss",
 # "Read more: <title>"); the short items right after them go with them.
 _LIST_HEAD_RE = re.compile(
-    r"^\[?(related( (posts?|articles?|stories|story|content|news|reading|coverage))?|read more|see more|see also|"
+    rf"^\[?(related( (posts?|articles?|stories|story|content|news|reading|coverage))?|{_READ_MORE_LABELS}|"
     r"more|also|don'?t miss|most read|trending( now)?|you (may|might) also (like|be interested in)|recent posts|"
     r"popular posts)\s*(:|$)",
     re.I,

@@ -135,6 +135,24 @@ def test_link_teasers_follow_prompts_and_donation_banners():
     assert _text(ex) == body
 
 
+def test_read_more_teasers_in_other_languages():
+    """"<label>: <linked headline>" between a newspaper's paragraphs, and the
+    label alone above a list of headlines, in the languages ingest meets."""
+    body = ["Ostatecznie 290 posłów głosowało za rządowym projektem ustawy w tej sprawie.",
+            "Wynik głosowania był jednak jasny już wcześniej, bo Lewica głosowała z rządem."]
+    teasers = ["Dowiedz się więcej: Kto jak głosował ws. unijnych funduszy?", "Czytaj także: Sejm przyjął ustawę",
+               "Lesen Sie auch: Killer- oder Grippevirus", "À lire aussi : Le bac change encore",
+               "Leggi anche", "I Cavalieri dello Zodiaco diventeranno un film", "Lea también: Las becas"]
+    assert _text(clean(_ex(body[0], *teasers, body[1]))).split("\n") == body
+
+
+def test_read_more_words_inside_sentences_are_kept():
+    paras = ["Wer mehr zum Thema Inklusion wissen will, findet im Anhang die Studien der Länder.",
+             "Lesen Sie auch die Hinweise der Schulbehörde, bevor Sie den Antrag stellen.",
+             "Uczniowie chcą się dowiedzieć więcej o egzaminach: szkoła organizuje spotkania."]
+    assert _text(clean(_ex(*paras))).split("\n") == paras
+
+
 def test_lists_and_follow_words_in_content_are_kept():
     paras = ["Related reading for designated teachers",
              "- Promoting the education of looked-after children (DfE, 2018)",
