@@ -430,6 +430,9 @@ def extract_html(html: str, url: str = "", name: str = "") -> Extracted:
             m = re.search(r"<title[^>]*>(.*?)</title>", html, re.S | re.I)
             if m:
                 meta["title"] = _html.unescape(" ".join(m.group(1).split()))
+    subtitle = _hgroup_subtitle(html)
+    if subtitle and " ".join(subtitle.split()) not in " ".join(text.split()):
+        text = f"{subtitle}\n{text}" if text.strip() else ""
     if not text.strip():
         raise ExtractionError(f"{name}: no readable text in the page (only scripts, frames or images?): save the article text or its PDF and ingest that")
     segments = [Segment(p.strip()) for p in re.split(r"\n\s*\n|\n", text) if p.strip()]
@@ -452,6 +455,44 @@ def _trafilatura(html: str, url: str, name: str, *, precision: bool) -> dict:
     if doc is None:
         return {}
     return doc.as_dict() if hasattr(doc, "as_dict") else dict(doc)
+
+
+def _hgroup_subtitle(html: str) -> str:
+    """The article's subtitle when the page marks it as one: "" otherwise.
+
+    An ``<hgroup>`` holds a heading together with its subtitle (the HTML
+    standard's definition); trafilatura takes the text from the article body
+    and leaves the page header's subtitle out, though it is the author's own
+    summary ("Risiken und Nebenwirkungen bergen nicht nur Medikamente, sondern
+    auch politische Maßnahmen ..."). Only the first hgroup with an ``<h1>``
+    counts (an hgroup without one heads a teaser box), only what follows the
+    h1 (a kicker before it is a section label), and only sentences of 4+
+    words that are not a link. Wider rules cost precision on the Article
+    Extraction Benchmark, whose references leave standfirsts out: an h2 after
+    the h1 inside any ``<header>`` 0.9665 -> 0.9656, anywhere 0.9611.
+    """
+    if not re.search(r"<hgroup\b", html, re.I):
+        return ""
+    try:
+        import lxml.html
+
+        tree = lxml.html.fromstring(html)
+    except Exception:
+        return ""
+    for group in tree.iter("hgroup"):
+        h1 = group.find(".//h1")
+        if h1 is None or any(a.tag in ("aside", "nav", "footer") for a in group.iterancestors()):
+            continue
+        parts = []
+        for el in h1.itersiblings():
+            if not isinstance(el.tag, str) or el.tag not in ("h2", "h3", "h4", "h5", "h6", "p"):
+                continue
+            t = " ".join(el.text_content().split())
+            linked = sum(len(" ".join(a.text_content().split())) for a in el.iter("a"))
+            if len(t.split()) >= 4 and linked < len(t) / 2:
+                parts.append(t)
+        return "\n".join(parts)
+    return ""
 
 
 def _html_fallback(html: str) -> str:

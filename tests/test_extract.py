@@ -208,6 +208,40 @@ def test_html_precision_mode_unless_it_loses_most_of_the_article(monkeypatch):
     assert len(extract_html("<html>x</html>").segments) == 9  # precision kept 1/9: the default wins
 
 
+_BODY = "".join(f"<p>Paragraph {i}: the designated teacher meets each looked-after pupil's virtual school head "
+                f"every term and records the progress they agree on in the personal education plan.</p>" for i in range(6))
+
+
+def _hgroup_page(hgroup: str) -> str:
+    return (f"<html><head><title>Virtual school heads</title></head><body><main><article>"
+            f"<header>{hgroup}</header><div class='article-content'>{_BODY}</div></article></main>"
+            f"<aside><hgroup><h3><a href='/other'>Read also</a></h3><h2><a href='/other'>Ten tips for "
+            f"designated teachers this term</a></h2></hgroup></aside></body></html>")
+
+
+def test_html_subtitle_in_the_heading_group_is_kept():
+    """trafilatura takes the article body and leaves out the header's <hgroup>
+    subtitle; it is the author's summary, so it opens the text. Not the kicker
+    above the title, nor a teaser box's hgroup (no h1)."""
+    page = _hgroup_page("<hgroup><h3>Inclusion</h3><h1>Why virtual school heads matter</h1>"
+                        "<h2>They hold the local authority to account for every looked-after child's education.</h2>"
+                        "</hgroup>")
+    texts = [s.text for s in extract_html(page).segments]
+    assert texts[0] == "They hold the local authority to account for every looked-after child's education."
+    assert texts[1].startswith("Paragraph 0") and len(texts) == 7
+    assert "Inclusion" not in texts and not any("Ten tips" in t for t in texts)
+
+
+def test_html_without_a_subtitle_in_the_heading_group_is_unchanged():
+    for hgroup in ("<hgroup><h1>Why virtual school heads matter</h1><p>Updated weekly</p></hgroup>",
+                   "<hgroup><h1>Why virtual school heads matter</h1><h2><a href='/series'>Part of our series "
+                   "on looked-after children</a></h2></hgroup>",
+                   "<h1>Why virtual school heads matter</h1><h2>A header's h2 without a heading group is left "
+                   "to trafilatura.</h2>"):
+        texts = [s.text for s in extract_html(_hgroup_page(hgroup)).segments]
+        assert texts[0].startswith("Paragraph 0") and len(texts) == 6, hgroup
+
+
 @pytest.mark.slow
 @pytest.mark.shared
 def test_article_extraction_benchmark_floor():
