@@ -242,6 +242,35 @@ def test_html_without_a_subtitle_in_the_heading_group_is_unchanged():
         assert texts[0].startswith("Paragraph 0") and len(texts) == 6, hgroup
 
 
+def _menu_page(lst: str) -> str:
+    return (f"<html><head><title>Attendance</title></head><body><div id='content'><h2>Attendance</h2>{_BODY}"
+            f"<h2>More on this site</h2>{lst}<p>Contact the attendance team for advice on persistent absence "
+            f"and on how schools can work with families to get pupils back into class.</p></div></body></html>")
+
+
+def test_html_menu_lists_inside_the_article_are_dropped():
+    """Short items that each open with a link are a menu of the site's pages,
+    even in the article's container; the heading over it goes too."""
+    menu = ("<ul><li><span><a href='attendance.htm'>Attendance</a> (this page)</span></li>"
+            "<li><a href='absence.htm'>Persistent absence</a> and what it means</li>"
+            "<li><a href='meals.htm'>Breakfast clubs</a></li><li><a href='plac.htm'>Looked-after children</a> "
+            "guidance</li><li><a href='sen.htm'>SEND</a></li></ul>")
+    text = "\n".join(s.text for s in extract_html(_menu_page(menu)).segments)
+    assert "Paragraph 5" in text and "Contact the attendance team" in text
+    assert "Persistent absence" not in text and "Breakfast clubs" not in text and "More on this site" not in text
+
+
+def test_html_lists_of_sentences_or_unlinked_items_are_kept():
+    sentences = "".join(f"<li><a href='/r{i}'>Report {i}</a> found that pupils who attend breakfast clubs "
+                        f"arrive on time more often.</li>" for i in range(5))
+    unlinked = ("<ul><li><a href='a'>Attendance</a></li><li><a href='b'>Absence</a></li><li>Punctuality</li>"
+                "<li><a href='c'>Exclusions</a></li></ul>")
+    for lst in (f"<ul>{sentences}</ul>", unlinked, "<ol><li><a href='a'>Attendance</a> guidance for schools</li>"
+                "<li><a href='b'>Absence</a> codes and registers</li><li><a href='c'>Exclusions</a> and appeals</li></ol>"):
+        text = "\n".join(s.text for s in extract_html(_menu_page(lst)).segments)
+        assert ("Report 4 found" in text) if "Report" in lst else ("Exclusions" in text), lst
+
+
 @pytest.mark.slow
 @pytest.mark.shared
 def test_article_extraction_benchmark_floor():
