@@ -120,10 +120,15 @@ def test_all_fourteen_pages_with_expected_snippets():
     Before charset_normalizer: 34/41 wanted snippets found (k³ótnie, GBK read
     as Latin-1, schÃ¶n), 38/42 unwanted ones absent (37 once decoded right:
     "Dowiedz się więcej" had been hidden by the mojibake; 38 again once a
-    donation banner counts as furniture). Still missed: a subtitle in the
-    page header (tagespost) that trafilatura leaves out; still kept: a Polish
-    "read more" teaser, a German shop notice, a sidebar list and an address
-    footer (bench/RESULTS.md lists them).
+    donation banner counts as furniture). Then 41/41 and 40/42: the <hgroup>
+    subtitle kept (tagespost), "read more" labels in eight languages (the
+    Polish teaser), menus of links dropped (buero-hoppe's "Leistungen und
+    Informationen im Umfeld" list; its address line is still kept). Still
+    kept, and right to keep by any rule that is not about these strings:
+    nmb-media's "Bitte laden Sie sich über Ihr Kundenkonto ..." is the last
+    paragraph inside the page's itemprop=articleBody, and "Planungsbüro G. &
+    L. Hoppe" is also a phrase of buero-hoppe's introduction, in the same
+    text node as the wanted "Die Erstellung von Baumgutachten".
     """
     folder = shared_path("external", "robustness", "html")
     entries = [json.loads(line) for line in (folder / "expected-snippets.jsonl").read_text().splitlines()]
@@ -137,8 +142,8 @@ def test_all_fourteen_pages_with_expected_snippets():
         found += sum(_flat(s) in text for s in e["with"])
         absent += sum(_flat(s) not in text for s in e["without"])
     assert (wanted, unwanted) == (41, 42)
-    assert found >= 40
-    assert absent >= 38
+    assert found >= 41
+    assert absent >= 40
 
 
 @pytest.mark.shared
