@@ -15,6 +15,7 @@ writes made by other processes through the store's generation counter.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import re
@@ -25,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import intent
+from . import intent, spelling
 from .answer import compose_answer
 from .embedding import Embedder, load_embedder, query_embedder
 from .errors import EquisearchError, QueryError
@@ -64,6 +65,14 @@ _UNSET = object()
 #: p50: 2000 rows -> overlap 0.63 at 9.8 ms; 5000 -> 0.74 at 13.4 ms; 10000
 #: -> 0.87 at 15.6 ms; at 1M 5000 gave 0.53 at 22.5 ms and 10000 0.61 at
 #: 29.2 ms, at the 30 ms target).
+#: A query word found in the titles of at most this many documents names them
+#: (a local authority, a school, a programme); a commoner title word ("pupil",
+#: "guidance") names nothing.
+NAMED_MAX_DOCUMENTS = 2
+#: ... and written with a capital at least this often inside those documents' sentences.
+NAMED_CAPITAL_SHARE = 0.8
+#: Passages of a named document searched besides the global top n.
+NAMED_CANDIDATES = 20
 LEXICAL_ROW_BUDGET = 5_000
 #: ... and only stores above this many passages are budgeted: below it FTS5
 #: is fast enough, and keyword ranking (and every quality figure measured on
@@ -147,6 +156,18 @@ class Engine:
         store_file = self.store.path / "vocabulary.json"
         return load_vocabulary(str(store_file) if store_file.exists() else "", self.settings.vocabulary)
 
+    def _spelling(self, query: str) -> list[tuple[str, str]]:
+        """Typing slips in ``query`` and the store's words one edit away (:mod:`search.spelling`)."""
+        try:
+            from .embedding import resolve_model
+
+            model = self.store.get_meta("model") or self.settings.model
+            words = spelling.model_word_list(resolve_model(model))
+        except EquisearchError:
+            words = ""
+        extra = tuple(f for t in self.vocabulary().terms for f in t.forms)
+        return spelling.corrections(query, self.store.term_doc_counts, words, extra)
+
     def expand(self, query: str) -> Expansion:
         """Vocabulary expansion of ``query`` (built-in + store + user file)."""
         if not self.settings.expand_queries:
@@ -156,7 +177,12 @@ class Engine:
     def _prepare(self, query: str, encode: bool = True) -> tuple[str, np.ndarray | None, Expansion]:
         """Clean the query, expand it, and encode it (with its synonyms) once."""
         query = _clean_query(query)
+        fixes = self._spelling(query) if self.settings.correct_spelling else []
+        if fixes:
+            query = spelling.apply(query, fixes)
         expansion = self.expand(query)
+        if fixes:
+            expansion = dataclasses.replace(expansion, corrections=tuple(fixes))
         return query, (self.encode_query(_with_synonyms(query, expansion)) if encode else None), expansion
 
     # -- search ----------------------------------------------------------
@@ -193,6 +219,16 @@ class Engine:
         if filters is not None and not filters.is_empty():
             allowed = self.store.chunk_ids_matching(filters)
         dense = [] if mode == "bm25" else self.index.search(qvec, max(s.dense_candidates, k), allowed)
+        named = self.named_documents(query) if s.named_document_boost > 0 else set()
+        if named and qvec is not None:
+            # The named document's best passages join the candidates even when
+            # a long guidance document outranks all of them globally.
+            own = self.store.chunk_ids_of(named)
+            if allowed is not None:
+                own = np.intersect1d(own, allowed)
+            seen = {cid for cid, _ in dense}
+            dense += [(cid, sc) for cid, sc in self.index.search(qvec, NAMED_CANDIDATES, own) if cid not in seen]
+            dense.sort(key=lambda p: -p[1])
         extra = (expansion.synonyms + expansion.related) if expansion else ()
         match = build_match(self._affordable_terms(query), extra)
         n_lex = max(s.lexical_candidates, k)
@@ -206,12 +242,24 @@ class Engine:
             lexical = self.store.fts_search(match, n_lex, filters, title_weight=s.title_weight)
         if mode == "hybrid":
             dense, lexical = self._complete_scores(dense, lexical, qvec, dense_bm25)
+        cosine = dict(dense)
+        if dense and s.document_weight > 0:
+            dense = self._with_document_scores(dense, qvec)
         if s.fusion == "convex":
             fused = convex_fusion(dense, lexical, dense_weight=s.dense_weight, lexical_weight=s.lexical_weight)
         else:
             fused = reciprocal_rank_fusion(
                 dense, lexical, rrf_k=s.rrf_k, dense_weight=s.dense_weight, lexical_weight=s.lexical_weight
             )
+        for c in fused:  # what the vectors said about the passage itself (shown as "dense")
+            if c.chunk_id in cosine:
+                c.dense = cosine[c.chunk_id]
+        if named:
+            of_named = {int(c) for c in self.store.chunk_ids_of(named)}
+            for c in fused:
+                if c.chunk_id in of_named:
+                    c.score += s.named_document_boost
+            fused.sort(key=lambda c: (-c.score, c.dense_rank or 10**9, c.chunk_id))
         # Look at enough fused candidates to fill k after limits/collapse.
         reranker = self.reranker if mode == "hybrid" else None
         pool = fused[: max(4 * k, 20, s.rerank_candidates if reranker else 0)]
@@ -246,6 +294,91 @@ class Engine:
                 )
             )
         return hits
+
+    def _with_document_scores(self, dense: list[tuple[int, float]], qvec: np.ndarray) -> list[tuple[int, float]]:
+        """Blend each passage's cosine with its document's (``document_weight``), best first.
+
+        A document is ranked by more than its single closest passage: on
+        ArguAna (abstracts cut into 2-3 passages) best-passage scoring lost
+        to embedding each document whole, and the blend recovers most of it
+        while keeping passage-level citations. Document vectors are averaged
+        from the stored passage vectors and cached until the store changes.
+        """
+        w = self.settings.document_weight
+        doc_of = self.store.doc_ids_of([cid for cid, _ in dense])
+        gen = self.store.generation()
+        if getattr(self, "_docvec_gen", None) != gen or len(self._docvecs) > 50_000:
+            self._docvecs, self._docvec_gen = {}, gen
+        missing = {d for d in doc_of.values() if d not in self._docvecs}
+        if missing:
+            self._docvecs.update(self.store.document_vectors(missing))
+        out = []
+        for cid, cos in dense:
+            dv = self._docvecs.get(doc_of.get(cid))
+            out.append((cid, cos if dv is None else (1 - w) * cos + w * float(dv @ qvec)))
+        out.sort(key=lambda p: -p[1])
+        return out
+
+    def named_documents(self, query: str) -> set[int]:
+        """Documents the query names by a word that is rare among titles.
+
+        "What did Ofsted find in Gloucestershire?" names the Gloucestershire
+        inspection report: its passages are searched even when other reports
+        rank above them, and they get ``named_document_boost``. A word names
+        documents only when it is in at most :data:`NAMED_MAX_DOCUMENTS`
+        titles and the store has more documents than that, so title words
+        shared by a corpus ("inspection", "children") name nothing.
+        """
+        by_word = self._title_words()
+        if len(self._title_docs) <= NAMED_MAX_DOCUMENTS:
+            return set()
+        words = {w: by_word[w] for w in query_terms(query)
+                 if len(by_word.get(w, ())) in range(1, NAMED_MAX_DOCUMENTS + 1) and len(w) >= 4 and not w.isdigit()}
+        if not words:
+            return set()
+        named: set[int] = set()
+        for w, docs in words.items():
+            if self._is_name(w, frozenset(docs)):
+                named |= docs
+        return named
+
+    def _is_name(self, word: str, docs: frozenset[int]) -> bool:
+        """Is ``word`` a proper name in these documents' own text?
+
+        A name ("Gloucestershire", "Surrey", "Wolverhampton") is written with
+        a capital inside sentences; a topic word of a title ("suspension",
+        "guidance", "pupil") is not. Judged from up to 20 passages that use
+        the word, and cached until the store changes.
+        """
+        cache = self.__dict__.setdefault("_name_cache", {})
+        key = (word, docs, self.store.generation())
+        if key not in cache:
+            mid, capital = 0, 0
+            pattern = re.compile(rf"\b({re.escape(word)}\w*)", re.I)
+            for text in self.store.texts_mentioning(word, docs):
+                for m in pattern.finditer(text):
+                    before = text[:m.start()].rstrip()
+                    if not before or before[-1] in ".!?:;•\n\"'‘“(":
+                        continue  # a sentence start says nothing about case
+                    mid += 1
+                    capital += m.group(1)[0].isupper()
+            cache[key] = mid >= 2 and capital >= NAMED_CAPITAL_SHARE * mid
+            if len(cache) > 10_000:
+                cache.clear()
+        return cache[key]
+
+    def _title_words(self) -> dict[str, set[int]]:
+        """Title word -> documents, rebuilt when the store changes."""
+        gen = self.store.generation()
+        if getattr(self, "_titles_gen", None) != gen:
+            by_word: dict[str, set[int]] = {}
+            docs = set()
+            for doc_id, title in self.store.titles():
+                docs.add(doc_id)
+                for w in query_terms(title):
+                    by_word.setdefault(w, set()).add(doc_id)
+            self._title_index, self._title_docs, self._titles_gen = by_word, docs, gen
+        return self._title_index
 
     def _rerank(self, reranker, query: str, pool: list[Candidate], chunks) -> list[Candidate]:
         """Order the first stage's best candidates by the reranker, blended with the fused score.

@@ -57,6 +57,10 @@ _PATTERNS: tuple[tuple[str, re.Pattern], ...] = tuple(
                    r"within (how|what)|timescales?|time ?limits?|time ?frames?|deadline for|"
                    r"how far in advance|how often)\b"),
         (WHEN, r"^(when|by when|at what (age|point|stage))\b|\bwhat (date|age)\b|\bby what date\b"),
+        # A question that opens with "who" asks for a person or role even when it
+        # names a strategy ("Who is leading the session on collaboration as a strategy ...?").
+        (WHO, r"^(who|which (person|people|role|roles|staff|professional|body|organisation))\b|"
+              r"\bwho (is|are) responsible\b|\bwhose (job|role|responsibility)\b"),
         (WHAT_WORKS, r"\b(what (really |actually )?works|what (can|could|should|must|do|might) (we|i|schools?|"
                      r"teachers?|staff|leaders?|senco|sencos|the school|a school|dts?|designated teachers?|vsh|"
                      r"parents?|carers?|you) (do|use|try|put in place|offer|provide)|"
@@ -67,8 +71,6 @@ _PATTERNS: tuple[tuple[str, re.Pattern], ...] = tuple(
                      r"what helps|what (does|do) the (evidence|research|guidance) (say|suggest|recommend)|"
                      r"evidence (for|on|says|base)|recommend(ed|ations?)?|effective (ways|practice|use)|"
                      r"good (ways|use|practice)|any examples)\b"),
-        (WHO, r"^(who|which (person|people|role|roles|staff|professional|body|organisation))\b|"
-              r"\bwho (is|are) responsible\b|\bwhose (job|role|responsibility)\b"),
     )
 )
 

@@ -57,6 +57,17 @@ class Settings:
         0, "1: the model reads each passage with its document title in front (part of the chunking signature)."
     )
     top_k: int = _setting(5, "Passages returned by search and used by ask.")
+    correct_spelling: int = _setting(
+        1, "1: a query word the store has never seen is read as the store's word one typing slip away (\"premuim\" -> premium), and the answer says so; 0: off."
+    )
+    document_weight: float = _setting(
+        0.3,
+        "Share of a passage's vector score that comes from its whole document (the mean of its passage vectors): a passage of a document about the question ranks above an equally close passage of a document about something else (bench/QUALITY.md). 0: passages alone.",
+    )
+    named_document_boost: float = _setting(
+        0.5,
+        "Added to the fused score of passages from a document the query names by a rare word of its title (\"Gloucestershire\" for the Gloucestershire inspection report); 0 turns it off.",
+    )
     dense_candidates: int = _setting(50, "Candidates taken from the vector index before fusion.")
     lexical_candidates: int = _setting(50, "Candidates taken from the FTS5 keyword index before fusion.")
     fusion: str = _setting(

@@ -275,6 +275,11 @@ _DOC_COLUMNS = (
 )
 
 
+def quote_fts(term: str) -> str:
+    """An FTS5 string literal (same rule as search.lexical.quote_term; the store imports nothing above it)."""
+    return '"' + term.replace('"', '""') + '"'
+
+
 def _row_to_document(row: sqlite3.Row, n_chunks: int = 0, aliases: Sequence[str] = ()) -> Document:
     return Document(
         id=row["id"],
@@ -613,6 +618,42 @@ class Store:
             alias_map.setdefault(doc_id, []).append(uri)
         return [_row_to_document(r, r["n"], alias_map.get(r["id"], ())) for r in rows]
 
+    def titles(self) -> list[tuple[int, str]]:
+        """(document id, title) of every document: cheap, no chunk counts."""
+        return [(r[0], r[1] or "") for r in self.conn.execute("SELECT id, title FROM documents")]
+
+    def texts_mentioning(self, term: str, doc_ids: Iterable[int], limit: int = 20) -> list[str]:
+        """Up to ``limit`` passage texts of these documents whose text (not title) holds ``term``."""
+        ids = list(doc_ids)[:500]
+        if not ids or not term:
+            return []
+        marks = ",".join("?" * len(ids))
+        try:
+            rows = self.conn.execute(
+                f"SELECT c.text FROM chunks_fts f JOIN chunks c ON c.id = f.rowid WHERE chunks_fts MATCH ? "
+                f"AND c.doc_id IN ({marks}) LIMIT ?", [f"text : {quote_fts(term)}", *ids, limit]).fetchall()
+        except sqlite3.OperationalError as exc:
+            log.warning("FTS5 lookup of %r failed: %s", term, exc)
+            return []
+        return [r[0] for r in rows]
+
+    def chunk_counts(self, doc_ids: Iterable[int]) -> dict[int, int]:
+        """Passages of each document."""
+        out: dict[int, int] = {}
+        for part in _batches(list(doc_ids), 500):
+            marks = ",".join("?" * len(part))
+            out.update(self.conn.execute(
+                f"SELECT doc_id, count(*) FROM chunks WHERE doc_id IN ({marks}) GROUP BY doc_id", part).fetchall())
+        return out
+
+    def chunk_ids_of(self, doc_ids: Iterable[int]) -> np.ndarray:
+        ids = list(doc_ids)
+        out: list[int] = []
+        for part in _batches(ids, 500):
+            marks = ",".join("?" * len(part))
+            out += [r[0] for r in self.conn.execute(f"SELECT id FROM chunks WHERE doc_id IN ({marks})", part)]
+        return np.asarray(out, dtype=np.int64)
+
     def documents_by_ids(self, ids: Iterable[int]) -> dict[int, Document]:
         ids = list(set(ids))
         if not ids:
@@ -657,6 +698,34 @@ class Store:
             marks = ",".join("?" * len(part))
             for cid, blob in self.conn.execute(f"SELECT chunk_id, vec FROM vectors WHERE chunk_id IN ({marks})", part):
                 out[cid] = self._decode(blob, dtype)
+        return out
+
+    def doc_ids_of(self, chunk_ids: Sequence[int]) -> dict[int, int]:
+        """Chunk id -> its document id."""
+        out: dict[int, int] = {}
+        for part in _batches(list(chunk_ids), 500):
+            marks = ",".join("?" * len(part))
+            out.update(self.conn.execute(f"SELECT id, doc_id FROM chunks WHERE id IN ({marks})", part).fetchall())
+        return out
+
+    def document_vectors(self, doc_ids: Iterable[int]) -> dict[int, np.ndarray]:
+        """Each document's passage vectors averaged and normalised (its topic as one vector)."""
+        dtype = self.vector_dtype()
+        sums: dict[int, np.ndarray] = {}
+        for part in _batches(list(doc_ids), 200):
+            marks = ",".join("?" * len(part))
+            for doc_id, blob in self.conn.execute(
+                    f"SELECT c.doc_id, v.vec FROM chunks c JOIN vectors v ON v.chunk_id = c.id "
+                    f"WHERE c.doc_id IN ({marks})", part):
+                vec = self._decode(blob, dtype)
+                if doc_id in sums:
+                    sums[doc_id] += vec
+                else:
+                    sums[doc_id] = vec.copy()
+        out = {}
+        for doc_id, v in sums.items():
+            n = float(np.linalg.norm(v))
+            out[doc_id] = v / n if n else v
         return out
 
     def write_document(

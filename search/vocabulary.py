@@ -46,13 +46,15 @@ class Expansion:
 
     synonyms: tuple[str, ...] = ()
     related: tuple[str, ...] = ()
+    #: (slip, correction) pairs: query words the store lacks, read as the word one edit away.
+    corrections: tuple[tuple[str, str], ...] = ()
 
     @property
     def shown(self) -> tuple[str, ...]:
-        return self.synonyms
+        return tuple(f"{fix} (for {slip})" for slip, fix in self.corrections) + self.synonyms
 
     def __bool__(self) -> bool:
-        return bool(self.synonyms or self.related)
+        return bool(self.synonyms or self.related or self.corrections)
 
 
 def _norm(text: str) -> str:

@@ -28,6 +28,7 @@ def hit(text: str, doc_id: int = 1, title: str = "Guidance", kind: str = "guidan
     ("how long does an EHC needs assessment take?", intent.HOW_LONG),
     ("when must a PEP be reviewed?", intent.WHEN),
     ("who is responsible for PP+?", intent.WHO),
+    ("Who is leading the session on collaboration as a strategy for equity?", intent.WHO),  # not what-works
     ("ofsted findings for wolverhampton", intent.FACTUAL),
 ])
 def test_intent_of_teacher_questions(question, kind):

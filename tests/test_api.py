@@ -147,3 +147,25 @@ def test_keyword_top_and_vector_hits_are_scored_in_one_pass(engine):
     top, scores = store.fts_rank_and_score(build_match("attendance"), 2, all_ids, guides)
     assert top == store.fts_search(build_match("attendance"), 2, guides)
     assert scores == pytest.approx(dict(store.fts_search(build_match("attendance"), 100, guides)))
+
+
+def test_passage_scores_blend_in_their_documents_vector(engine):
+    """document_weight: a passage's vector score = (1 - w) cosine + w cosine(its document's mean vector)."""
+    import numpy as np
+
+    store = engine.store
+    qvec = engine.encode_query("persistent absence mentoring")
+    dense = engine.index.search(qvec, 10)
+    blended = dict(engine._with_document_scores(dense, qvec))
+    doc_of = store.doc_ids_of([c for c, _ in dense])
+    w = engine.settings.document_weight
+    assert 0 < w < 1
+    for cid, cos in dense:
+        members = [c.id for c in store.chunks_of(doc_of[cid])]
+        mean = np.mean(list(store.vectors_by_ids(members).values()), axis=0)
+        expect = (1 - w) * cos + w * float(mean @ qvec) / float(np.linalg.norm(mean))
+        assert blended[cid] == pytest.approx(expect, abs=1e-5)
+    # Hits still show the passage's own cosine as "dense".
+    hit = engine.search("persistent absence mentoring", k=1, mode="dense").hits[0]
+    _, searched, _ = engine._prepare("persistent absence mentoring")  # with its vocabulary synonyms
+    assert hit.dense == pytest.approx(float(store.vectors_by_ids([hit.chunk.id])[hit.chunk.id] @ searched), abs=1e-4)
