@@ -331,13 +331,25 @@ def compose_answer(
             missing=cov.missing, intent=asked.kind,
         )
     limit = settings.answer_points if asked.wants_list else settings.answer_sentences
-    chosen = _choose(cands, scores, order, cos, hits, limit, one_per_passage=asked.wants_list)
+    chosen = _choose(cands, scores, order, cos, hits, limit, one_per_passage=asked.wants_list,
+                     follow=not asked.wants_list and FOLLOW_BEST)
     return Answer(question, tuple(chosen), hits, False, confidence, also_searched, intent=asked.kind)
 
 
-def _choose(cands, scores, order, cos, hits, limit: int, *, one_per_passage: bool) -> list[AnswerSentence]:
+#: The sentence after the best one is read with it (see :func:`_choose`).
+FOLLOW_BEST = True
+
+
+def _choose(cands, scores, order, cos, hits, limit: int, *, one_per_passage: bool,
+            follow: bool = False) -> list[AnswerSentence]:
     """The best non-repeating sentences, verbatim-checked; for lists one a
-    passage, distinct documents first (a second pass fills up from the rest)."""
+    passage, distinct documents first (a second pass fills up from the rest).
+
+    With ``follow``, the sentence that comes next in the best sentence's
+    passage is taken second: the sentence closest to a question often
+    restates it ("Proactive strategies are things teachers can do to prevent
+    low-level disruption.") and the one after it answers ("Proactive
+    strategies include clear routines and instructions ...")."""
     chosen: list[AnswerSentence] = []
     chosen_sh: list[set] = []
     used_refs: set[int] = set()
@@ -366,4 +378,13 @@ def _choose(cands, scores, order, cos, hits, limit: int, *, one_per_passage: boo
             used_docs.add(doc)
             if len(chosen) >= limit:
                 return chosen
+            if follow and len(chosen) == 1:
+                nxt = i + 1
+                if nxt < len(cands) and cands[nxt].ref == c.ref and verbatim_in(cands[nxt].text, hits[c.ref - 1].chunk.text):
+                    f = cands[nxt]
+                    fsh = shingles(f.text, 3)
+                    if not any(near_duplicate(fsh, other, 0.6) for other in chosen_sh):
+                        chosen.append(AnswerSentence(f.text, f.ref, round(scores[nxt], 4), f.start, f.end))
+                        chosen_sh.append(fsh)
+                        limit += 1  # read with the best sentence: it does not take another one's place
     return chosen

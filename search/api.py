@@ -97,6 +97,7 @@ class Engine:
         self.index = VectorIndex(store, settings)
         self._embedder = embedder
         self._reranker = _UNSET
+        self._sentences = SentenceCache(lambda: self.embedder)
 
     @classmethod
     def open(
@@ -476,7 +477,7 @@ class Engine:
             # most ordinary words are unseen.
             unseen = _idf(0, n) if n >= UNSEEN_MIN_PASSAGES else None
         return compose_answer(
-            question, qvec, hits, self.embedder, self.settings, expansion.shown, weights,
+            question, qvec, hits, self._sentences, self.settings, expansion.shown, weights,
             alternatives=expansion.synonyms + expansion.related, unseen_weight=unseen,
             known=self.vocabulary().acronyms, asked=asked,
             terms=self.vocabulary().spans(question) if self.settings.expand_queries else (),
@@ -511,6 +512,50 @@ class Engine:
 
     def close(self) -> None:
         self.store.close()
+
+
+class SentenceCache:
+    """The answer's sentence encoder, remembering the vectors of sentences it has read.
+
+    Encoding the retrieved passages' sentences is most of an answer's cost
+    (bench/QUALITY.md); teachers' questions come back to the same passages,
+    and a sentence's vector never changes for one model. Least recently used
+    vectors go first past :data:`MAX`.
+    """
+
+    MAX = 20_000
+
+    def __init__(self, embedder):
+        import threading
+        from collections import OrderedDict
+
+        self._embedder = embedder  # a callable: the engine loads its model lazily
+        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()  # one engine serves the UI's sessions
+
+    @property
+    def name(self) -> str:
+        return self._embedder().name
+
+    @property
+    def dim(self) -> int:
+        return self._embedder().dim
+
+    def encode(self, texts, *, batch_size: int = 32) -> np.ndarray:
+        texts = list(texts)
+        if not texts:
+            return np.zeros((0, self.dim), np.float32)
+        with self._lock:
+            todo = list(dict.fromkeys(t for t in texts if t not in self._vectors))
+        new = dict(zip(todo, self._embedder().encode(todo, batch_size=batch_size))) if todo else {}
+        with self._lock:
+            self._vectors.update(new)
+            got = {t: self._vectors[t] for t in texts}
+            for t in got:
+                self._vectors.move_to_end(t)
+            while len(self._vectors) > self.MAX:
+                self._vectors.popitem(last=False)
+        return np.stack([got[t] for t in texts])
 
 
 def _with_synonyms(query: str, expansion: Expansion) -> str:

@@ -61,3 +61,22 @@ def test_a_missing_vocabulary_term_is_named_whole():
                             known=vocab.acronyms, terms=vocab.spans(question))
     assert "EHC" not in cov.missing and "Kent" in cov.missing
     assert all(m in ("EHC plan", "Kent") for m in cov.missing), cov.missing
+
+
+def test_the_sentence_after_the_best_one_is_read_with_it(real_embedder):
+    """The sentence closest to a question often restates it; the next one answers. Real model."""
+    from search.answer import compose_answer
+    from search.settings import Settings
+
+    restates = "Proactive strategies are things that teachers can do to prevent low-level disruption."
+    answers = ("They include clear routines and instructions, naming the positive behaviour that will help "
+               "learning, and acknowledging it when it occurs.")
+    other = "Reactive strategies are what a teacher does after the behaviour has happened, such as a reminder."
+    hits = [hit(f"{restates} {answers}"), hit(other, doc_id=2)]
+    question = "Which proactive strategies can a teacher use to prevent low-level disruption?"
+    qvec = real_embedder.encode([question])[0]
+    answer = compose_answer(question, qvec, hits, real_embedder, Settings(abstain_threshold=0.0),
+                            asked=intent.Intent(intent.FACTUAL))
+    texts = [s.text for s in answer.sentences]
+    assert texts[:2] == [restates, answers]
+    assert len(texts) <= Settings().answer_sentences + 1  # the follower does not take another sentence's place

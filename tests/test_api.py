@@ -169,3 +169,17 @@ def test_passage_scores_blend_in_their_documents_vector(engine):
     hit = engine.search("persistent absence mentoring", k=1, mode="dense").hits[0]
     _, searched, _ = engine._prepare("persistent absence mentoring")  # with its vocabulary synonyms
     assert hit.dense == pytest.approx(float(store.vectors_by_ids([hit.chunk.id])[hit.chunk.id] @ searched), abs=1e-4)
+
+
+def test_answer_sentences_are_encoded_once(engine):
+    """The sentence cache: a second ask over the same passages encodes no sentence again."""
+    emb = engine.embedder
+    engine.ask("persistent absence mentoring scheme")
+    before = emb.encoded
+    first = engine.ask("persistent absence mentoring scheme")
+    assert emb.encoded - before == 1  # the question only
+    cache = engine._sentences
+    import numpy as np
+    texts = ["Pupils attend more.", "A second sentence here."]
+    assert np.allclose(cache.encode(texts), emb.encode(texts))
+    assert first.sentences or first.abstained
