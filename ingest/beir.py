@@ -161,13 +161,14 @@ def run_beir(
         qids = [q for q in data.qrels if q in data.queries]
         out["queries"] = len(qids)
         for mode in modes:
-            ndcgs, recalls, times, own = [], [], [], 0
+            ndcgs, recalls, times, own, raw_ndcgs = [], [], [], 0, []
             for q in qids:
                 t = time.perf_counter()
                 hits = engine.search(data.queries[q], k=101, mode=mode).hits
                 times.append((time.perf_counter() - t) * 1000)
                 # Fill-up passages may repeat a document: rank each document once.
                 ranked = list(dict.fromkeys(h.document.uri.removeprefix("beir:") for h in hits))
+                raw_ndcgs.append(ndcg_at_k(ranked, data.qrels[q], 10))
                 if ignore_identical_ids and q in ranked:
                     ranked.remove(q)
                     own += 1
@@ -180,6 +181,8 @@ def run_beir(
                 "recall_at_100": round(sum(recalls) / len(recalls), 4) if recalls else 0.0,
                 "latency_ms_p50": round(times[len(times) // 2], 2) if times else 0.0,
                 "own_document_ranked": own,
+                # The same rankings scored with the query's own document left in.
+                "ndcg_at_10_counting_own": round(sum(raw_ndcgs) / len(raw_ndcgs), 4) if raw_ndcgs else 0.0,
             }
         store.close()
     return out
