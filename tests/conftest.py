@@ -178,6 +178,23 @@ def ui_store_copy(ui_store, tmp_path):
 
 
 @pytest.fixture(scope="session")
+def plac_engine(starter_store, tmp_path_factory, real_embedder):
+    """Starter corpus + ../shared/data/edu_plac (the PLAC guidance and reports), real model (built once)."""
+    from ingest.pipeline import Ingestor
+    from search.api import Engine
+    from search.settings import Settings
+    from search.store import Store
+
+    plac = shared_path("data", "edu_plac")
+    home = tmp_path_factory.mktemp("plac") / "store"
+    shutil.copytree(starter_store, home)
+    settings = Settings(home=str(home))
+    report = Ingestor(Store.open(home), settings, real_embedder).ingest_paths([plac])
+    assert not report.failed, report.failed
+    return Engine.open(home, settings, embedder=real_embedder)
+
+
+@pytest.fixture(scope="session")
 def edu_engine(starter_store, tmp_path_factory, real_embedder):
     """The teachers' store: starter corpus + all of ../shared/data/edu, real model (built once)."""
     from ingest.pipeline import Ingestor

@@ -126,15 +126,24 @@ def test_teacher_questions_over_edu_and_seeds(edu_engine):
 
 # -- held-out sets (tests/data/blind/: written from the documents before tuning, never tuned on) --
 def test_held_out_starter_questions_floor(starter_engine):
-    """Floors a little below what bench/bench_answers.py measured (useful 0.67, recall@5 0.72):
-    a regression on questions nobody tuned for fails here. Totals only, never per-question output."""
+    """Floors a little below what bench/bench_answers.py measured (2026-12-02: useful 0.63, exact 0.54,
+    recall@5 0.72; the release before: 0.67 / 0.48 / 0.72): a regression on questions nobody tuned
+    for fails here. Totals only, never per-question output."""
     report = evaluate(starter_engine, load_eval(DATA / "blind" / "starter.jsonl"), k=5)
-    assert report["useful"] >= 0.62 and report["recall_at_k"] >= 0.67, {
+    assert report["useful"] >= 0.60 and report["exact"] >= 0.48 and report["recall_at_k"] >= 0.67, {
+        k: report[k] for k in ("useful", "exact", "recall_at_k", "abstain_wrong", "abstain_correct")}
+
+
+def test_held_out_plac_questions_floor(plac_engine):
+    """Starter + shared/data/edu_plac (2026-12-02: useful 0.55, exact 0.40, recall@5 0.67; before
+    .rst files were read and named documents searched: 0.36 / 0.31 / 0.57)."""
+    report = evaluate(plac_engine, load_eval(DATA / "blind" / "plac.jsonl"), k=5)
+    assert report["useful"] >= 0.50 and report["exact"] >= 0.36 and report["recall_at_k"] >= 0.62, {
         k: report[k] for k in ("useful", "exact", "recall_at_k", "abstain_wrong", "abstain_correct")}
 
 
 def test_held_out_edu_questions_floor(edu_engine):
-    """Starter + shared/data/edu (measured useful 0.52, recall@5 0.65)."""
+    """Starter + shared/data/edu (2026-12-02: useful 0.57, exact 0.35, recall@5 0.72; before: 0.52 / 0.28 / 0.65)."""
     report = evaluate(edu_engine, load_eval(DATA / "blind" / "edu.jsonl"), k=5)
-    assert report["useful"] >= 0.47 and report["recall_at_k"] >= 0.60, {
+    assert report["useful"] >= 0.52 and report["exact"] >= 0.30 and report["recall_at_k"] >= 0.67, {
         k: report[k] for k in ("useful", "exact", "recall_at_k", "abstain_wrong", "abstain_correct")}
