@@ -1,6 +1,7 @@
 """``equisearch ui``: serve the Streamlit app on this store."""
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -45,7 +46,12 @@ def ui(c: Context, port, host) -> None:
                                        "choose one with --port N")
         if port != DEFAULT_PORT:
             click.echo(f"port {DEFAULT_PORT} is in use: serving on {port} instead", err=True)
-    app = Path(__file__).resolve().parent.parent / "ui" / "app.py"
+    # Streamlit runs a file: ask the import system where ui.app is (a checkout,
+    # an editable install or a wheel alike) rather than guess it from this file.
+    spec = importlib.util.find_spec("ui.app")
+    if spec is None or not spec.origin:
+        raise click.ClickException("the browser UI (package ui) is not installed: reinstall equisearch")
+    app = Path(spec.origin).resolve()
     env = {**os.environ, "EQUISEARCH_HOME": str(c.home)}
     if c.settings.model:
         env.setdefault("EQUISEARCH_MODEL", c.settings.model)
