@@ -45,7 +45,7 @@ TUNING = [
 
 def build(store_dir: Path, name: str) -> Path:
     home = store_dir / name
-    cli = [sys.executable, "-m", "ingest.cli", "--store", str(home), "ingest", "-q"]
+    cli = [sys.executable, "-m", "cli", "--store", str(home), "ingest", "-q"]
     for source in [ROOT / "corpus", *STORES[name]]:
         # Re-ingest is a no-op for unchanged files, so a built store costs seconds.
         subprocess.run(cli + [str(source)], cwd=ROOT, check=False, stdout=subprocess.DEVNULL)

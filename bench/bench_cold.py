@@ -63,7 +63,7 @@ def main() -> None:
     args = ap.parse_args()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "EQUISEARCH_QUERY_ENCODER": "auto"}
     env.pop("EQUISEARCH_HOME", None)
-    cli = [sys.executable, "-m", "ingest.cli"]
+    cli = [sys.executable, "-m", "cli"]
     store = Path(args.store)
     if not (store / "query-encoder" / "model.onnx").exists():
         print(f"ingesting corpus/ into {store} ...")
@@ -132,7 +132,7 @@ def ui_in_browser(store: Path, env: dict, repeat: int) -> float | None:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             port = free_port()
             t0 = time.perf_counter()
-            proc = subprocess.Popen([sys.executable, "-m", "ingest.cli", "--store", str(store), "ui", "--port",
+            proc = subprocess.Popen([sys.executable, "-m", "cli", "--store", str(store), "ui", "--port",
                                      str(port)], env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
                                     stderr=subprocess.DEVNULL, start_new_session=True)
             try:

@@ -86,7 +86,7 @@ def bad_inputs(tmp: Path) -> tuple[int, int, list[str]]:
 
     import ingest.pipeline
     import search.api
-    from ingest.cli import main
+    from cli.app import main
     from search.store import Store
     from tests.conftest import FakeEmbedder
     from tests.test_bad_input import CASES, GOOD_TEXT

@@ -1,6 +1,6 @@
 """Domain errors raised by the library.
 
-Only the edges (the click CLI in ``ingest.cli`` and the Streamlit UI) turn these
+Only the edges (the click CLI in ``cli/`` and the Streamlit UI) turn these
 into messages for people; library code raises them with enough context that the
 message alone tells the user what to do next.
 """

@@ -26,7 +26,8 @@ from click.testing import CliRunner
 
 import ingest.pipeline
 import search.api
-from ingest.cli import main, printable
+from cli.app import main
+from cli.sources import printable
 from search.store import Store
 
 from .conftest import DATA, ROOT, FakeEmbedder
@@ -336,7 +337,7 @@ def test_unreadable_file_and_folder_as_another_user(tmp_path):
             "from tests.conftest import FakeEmbedder\n"
             "e = FakeEmbedder(); e.name = 'all-MiniLM-L6-v2'\n"
             "ingest.pipeline.load_embedder = lambda name, **kw: e\n"
-            "from ingest.cli import main; main()\n"
+            "from cli.app import main; main()\n"
         )
         prefix = []
         if os.geteuid() == 0:
@@ -441,7 +442,7 @@ def test_all_cases_in_one_batch_through_the_real_cli(tmp_path):
     paths = [str(c.make(folder)) for c in CASES]
     good = tmp_path / "good.txt"
     good.write_text(GOOD_TEXT)
-    r = subprocess.run([sys.executable, "-m", "ingest.cli", "--store", str(tmp_path / "store"), "ingest", "--",
+    r = subprocess.run([sys.executable, "-m", "cli", "--store", str(tmp_path / "store"), "ingest", "--",
                         *paths, str(good)], env={**os.environ, "PYTHONPATH": str(ROOT)},
                        capture_output=True, text=True, timeout=900)
     assert r.returncode == 1

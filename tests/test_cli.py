@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 import ingest.pipeline
 import search.api
-from ingest.cli import main
+from cli.app import main
 
 from .conftest import SEED_DOCS, SEEDS, FakeEmbedder
 
@@ -176,17 +176,17 @@ def test_store_found_from_the_checkout(store_dir, tmp_path, monkeypatch):
 def test_ui_prints_address_and_takes_a_free_port(store_dir, monkeypatch):
     import socket
 
-    import ingest.cli
+    import cli.serve
 
     calls = []
-    monkeypatch.setattr(ingest.cli.subprocess, "call", lambda cmd, env: calls.append((cmd, env)) or 0)
+    monkeypatch.setattr(cli.serve.subprocess, "call", lambda cmd, env: calls.append((cmd, env)) or 0)
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         port = busy.getsockname()[1]
         r = run("ui", "--port", str(port), store=store_dir)
         assert r.exit_code == 1 and not calls
         assert f"port {port} on 127.0.0.1 is already in use" in r.output and "--port N" in r.output
-        monkeypatch.setattr(ingest.cli, "DEFAULT_PORT", port)
+        monkeypatch.setattr(cli.serve, "DEFAULT_PORT", port)
         r = run("ui", store=store_dir)
     assert r.exit_code == 0, r.output
     cmd, env = calls[0]

@@ -310,7 +310,7 @@ def test_sigkill_of_the_real_cli_ingest(tmp_path):
     rng = random.Random(11)
     home = tmp_path / "store"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    cli = [PY, "-m", "ingest.cli", "--store", str(home), "ingest", "-q"]
+    cli = [PY, "-m", "cli", "--store", str(home), "ingest", "-q"]
     stored: dict[str, tuple] = {}
     for t in range(3):
         folder = tmp_path / f"cli{t}"
@@ -322,7 +322,7 @@ def test_sigkill_of_the_real_cli_ingest(tmp_path):
         time.sleep(rng.uniform(4.0, 10.0))
         proc.send_signal(signal.SIGKILL)
         proc.communicate(timeout=60)
-        r = subprocess.run([PY, "-m", "ingest.cli", "--store", str(home), "doctor", "--json"], env=env,
+        r = subprocess.run([PY, "-m", "cli", "--store", str(home), "doctor", "--json"], env=env,
                            capture_output=True, text=True, timeout=120)
         assert r.returncode == 0 and json.loads(r.stdout)["healthy"], r.stdout + r.stderr
         store = Store.open(home)

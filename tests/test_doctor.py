@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 import ingest.pipeline
 import search.api
-from ingest.cli import main
+from cli.app import main
 from ingest.pipeline import Ingestor
 from search import doctor
 from search.errors import StoreError, StoreLocked

@@ -88,7 +88,7 @@ def _env():
 
 
 def test_cli_help_imports_nothing_heavy():
-    code = ("from click.testing import CliRunner\nfrom ingest.cli import main\n"
+    code = ("from click.testing import CliRunner\nfrom cli.app import main\n"
             "r = CliRunner().invoke(main, ['--help'])\nassert r.exit_code == 0, r.output\n"
             "r = CliRunner().invoke(main, ['search', '--help'])\nassert r.exit_code == 0, r.output")
     loaded = _modules_after(code)
@@ -99,10 +99,10 @@ def test_cli_help_imports_nothing_heavy():
 def test_search_from_a_fresh_process_does_not_import_torch(tmp_path):
     """After an ingest (which exports the encoder) a CLI search runs on onnxruntime."""
     store = tmp_path / "store"
-    subprocess.run([sys.executable, "-m", "ingest.cli", "--store", str(store), "ingest", "-q",
+    subprocess.run([sys.executable, "-m", "cli", "--store", str(store), "ingest", "-q",
                     str(ROOT / "corpus")], check=True, env=_env(), cwd=ROOT, capture_output=True)
     assert (store / "query-encoder" / "model.onnx").exists()
-    code = (f"from click.testing import CliRunner\nfrom ingest.cli import main\n"
+    code = (f"from click.testing import CliRunner\nfrom cli.app import main\n"
             f"r = CliRunner().invoke(main, ['--store', {str(store)!r}, 'search', 'pupil premium', '--json'])\n"
             "assert r.exit_code == 0, r.output\nassert '\"results\"' in r.output")
     loaded = _modules_after(code)

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, assume, given, settings as hsettings, strate
 
 import ingest.pipeline
 import search.api
-from ingest.cli import main
+from cli.app import main
 from ingest.extract import parse_srt, parse_vtt
 from ingest.pipeline import Ingestor
 from search.api import Engine

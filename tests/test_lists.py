@@ -18,7 +18,7 @@ from click.testing import CliRunner
 
 import ingest.pipeline
 import search.api
-from ingest.cli import main
+from cli.app import main
 from ingest.pipeline import Ingestor
 from search import store as store_mod
 from search.errors import ListError, ListNotFound

@@ -14,7 +14,7 @@ import time
 import pytest
 from click.testing import CliRunner
 
-from ingest.cli import main
+from cli.app import main
 from ingest.pipeline import Ingestor
 from search import doctor
 from search.api import Engine
@@ -89,7 +89,7 @@ def test_readers_during_an_ingest_see_old_or_new_and_never_error(home, tmp_path)
         searches += 1
         if searches % 10 == 0:  # the CLI's read commands too
             for cmd in ("stats", "sources"):
-                r = subprocess.run([PY, "-m", "ingest.cli", "--store", str(home), cmd, "--json"], env=ENV,
+                r = subprocess.run([PY, "-m", "cli", "--store", str(home), cmd, "--json"], env=ENV,
                                    capture_output=True, text=True, timeout=60)
                 assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
                 json.loads(r.stdout)
@@ -114,7 +114,7 @@ def test_second_ingest_stops_with_a_clear_message(tmp_path):
     holder = Store.open(home)
     holder.acquire_write_lock()
     try:
-        r = subprocess.run([PY, "-m", "ingest.cli", "--store", str(home), "ingest", str(new)], env=ENV,
+        r = subprocess.run([PY, "-m", "cli", "--store", str(home), "ingest", str(new)], env=ENV,
                            capture_output=True, text=True, timeout=120)
     finally:
         holder.release_write_lock()
@@ -174,7 +174,7 @@ def test_cli_search_during_a_real_model_ingest(starter_store, tmp_path):
     proc = start_driver(home, folder, real=True)
     results = []
     for _ in range(2):
-        r = subprocess.run([PY, "-m", "ingest.cli", "--store", str(home), "search", "pupil premium", "--json"],
+        r = subprocess.run([PY, "-m", "cli", "--store", str(home), "search", "pupil premium", "--json"],
                            env=ENV, capture_output=True, text=True, timeout=300)
         assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
         results.append(json.loads(r.stdout))

@@ -227,7 +227,7 @@ def test_equisearch_ui_command_serves_the_app(ui_store, tmp_path):
     """`make run` ends in `equisearch ui`: it must serve ui/app.py on the store given."""
     port = _free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "ingest.cli", "--store", str(ui_store), "ui", "--port", str(port)],
+    proc = subprocess.Popen([sys.executable, "-m", "cli", "--store", str(ui_store), "ui", "--port", str(port)],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=str(tmp_path),
                             start_new_session=True)
     try:

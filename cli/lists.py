@@ -1,6 +1,6 @@
 """``equisearch lists ...``: reading lists from the command line.
 
-Registered on the main group by ``ingest/cli.py``. Items are addressed by
+Registered on the main group by :mod:`cli.app`. Items are addressed by
 their 1-based position in the list (as ``lists show`` prints them); lists by
 name (case-insensitive) or id. The library (:mod:`search.lists`) does the
 work; this module only parses options and prints.
@@ -8,7 +8,6 @@ work; this module only parses options and prints.
 from __future__ import annotations
 
 import json
-from functools import wraps
 from pathlib import Path
 
 import click
@@ -16,17 +15,7 @@ import click
 from search.files import atomic_write
 from search.lists import FORMAT_FILES, FORMATS
 
-
-def _friendly(func):
-    """The main CLI's error translation (imported late: cli.py imports this module)."""
-
-    @wraps(func)
-    def wrapper(*args, **kwargs):
-        from .cli import friendly_errors
-
-        return friendly_errors(func)(*args, **kwargs)
-
-    return wrapper
+from .common import friendly_errors
 
 
 def _lists(c):
@@ -65,7 +54,7 @@ def lists() -> None:
 @lists.command(name="ls")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_obj
-@_friendly
+@friendly_errors
 def ls_(c, as_json) -> None:
     """List the reading lists with item counts and reading time."""
     found = _lists(c).lists()
@@ -81,7 +70,7 @@ def ls_(c, as_json) -> None:
 @lists.command()
 @click.argument("name")
 @click.pass_obj
-@_friendly
+@friendly_errors
 def create(c, name) -> None:
     """Create an empty list called NAME."""
     rl = _lists(c).create(name)
@@ -92,7 +81,7 @@ def create(c, name) -> None:
 @click.argument("list_ref", metavar="LIST")
 @click.argument("new_name")
 @click.pass_obj
-@_friendly
+@friendly_errors
 def rename(c, list_ref, new_name) -> None:
     """Rename LIST (a name or id) to NEW_NAME."""
     rl = _lists(c).rename(list_ref, new_name)
@@ -103,7 +92,7 @@ def rename(c, list_ref, new_name) -> None:
 @click.argument("list_ref", metavar="LIST")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.pass_obj
-@_friendly
+@friendly_errors
 def delete(c, list_ref, yes) -> None:
     """Delete LIST and its items (the sources stay in the store)."""
     rls = _lists(c)
@@ -118,7 +107,7 @@ def delete(c, list_ref, yes) -> None:
 @click.argument("list_ref", metavar="LIST")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_obj
-@_friendly
+@friendly_errors
 def show(c, list_ref, as_json) -> None:
     """Show the items of LIST in order, with notes and reading time."""
     rls = _lists(c)
@@ -150,7 +139,7 @@ def show(c, list_ref, as_json) -> None:
 @click.option("--note", default="", help="A note for the added item(s).")
 @click.option("--create", "create_list", is_flag=True, help="Create LIST if it does not exist.")
 @click.pass_obj
-@_friendly
+@friendly_errors
 def add(c, list_ref, chunk_ids, sources, note, create_list) -> None:
     """Add passages and/or whole sources to LIST (already listed ones are kept once)."""
     from search.errors import ListNotFound
@@ -177,7 +166,7 @@ def add(c, list_ref, chunk_ids, sources, note, create_list) -> None:
 @click.argument("position", type=int)
 @click.argument("text")
 @click.pass_obj
-@_friendly
+@friendly_errors
 def note(c, list_ref, position, text) -> None:
     """Set the note of item POSITION of LIST (an empty TEXT clears it)."""
     rls = _lists(c)
@@ -190,7 +179,7 @@ def note(c, list_ref, position, text) -> None:
 @click.argument("position", type=int)
 @click.argument("new_position", type=int)
 @click.pass_obj
-@_friendly
+@friendly_errors
 def move(c, list_ref, position, new_position) -> None:
     """Move item POSITION of LIST to NEW_POSITION (the others shift)."""
     rls = _lists(c)
@@ -203,7 +192,7 @@ def move(c, list_ref, position, new_position) -> None:
 @click.argument("list_ref", metavar="LIST")
 @click.argument("position", type=int)
 @click.pass_obj
-@_friendly
+@friendly_errors
 def remove_item(c, list_ref, position) -> None:
     """Remove item POSITION from LIST (the source stays in the store)."""
     rls = _lists(c)
@@ -219,7 +208,7 @@ def remove_item(c, list_ref, position) -> None:
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True),
               help="Write to this file (atomically) instead of standard output.")
 @click.pass_obj
-@_friendly
+@friendly_errors
 def export(c, list_ref, fmt, output) -> None:
     """Export LIST as Markdown, CSV, BibTeX or RIS."""
     text = _lists(c).export(list_ref, fmt)

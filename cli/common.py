@@ -1,0 +1,66 @@
+"""What every command shares: the global options' :class:`Context` and the
+translation of library errors into ``Error: ...`` lines.
+
+Command modules import this one; it imports none of them (and nothing heavy),
+so there is no cycle and ``equisearch --help`` answers at once.
+"""
+from __future__ import annotations
+
+import os
+from functools import wraps
+from pathlib import Path
+
+import click
+
+from search.errors import EquisearchError
+from search.settings import Settings
+
+
+class Context:
+    """Options shared by every command (global --store / --model)."""
+
+    def __init__(self, store: str | None, model: str | None):
+        overrides = {}
+        if store:
+            overrides["home"] = store
+        if model:
+            overrides["model"] = model
+        self.settings = Settings.from_env(**overrides)
+        self.model_given = bool(model) or bool(os.environ.get("EQUISEARCH_MODEL"))
+
+    @property
+    def home(self) -> Path:
+        return self.settings.home_path
+
+    def engine(self):
+        from search.api import Engine
+        from search.errors import StoreMismatch
+
+        engine = Engine.open(self.home, self.settings)
+        recorded = engine.store.get_meta("model")
+        if self.model_given and recorded and recorded != self.settings.model:
+            raise StoreMismatch(
+                f"store {self.home} was built with model {recorded!r}, not {self.settings.model!r}: "
+                "drop --model to use the store's model, or run `equisearch rebuild` with the new one"
+            )
+        return engine
+
+
+def friendly_errors(func):
+    """Turn library errors into ``Error: ...`` lines; never show a traceback."""
+
+    @wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except EquisearchError as exc:
+            raise click.ClickException(" ".join(str(exc).split())) from exc
+        except KeyboardInterrupt:
+            raise click.Abort() from None
+        except OSError as exc:
+            raise click.ClickException(f"{exc.strerror or exc}: {getattr(exc, 'filename', '') or ''}".rstrip(": ")) from exc
+
+    return wrapper
+
+
+pass_ctx = click.make_pass_decorator(Context)

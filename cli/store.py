@@ -1,0 +1,106 @@
+"""Commands that look after the store itself: ``stats``, ``rebuild``, ``doctor``."""
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from .common import Context, friendly_errors, pass_ctx
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_ctx
+@friendly_errors
+def stats(c: Context, as_json) -> None:
+    """Counts and what built the store."""
+    from search.store import Store
+
+    store = Store.open(c.home, create=False)
+    info = store.info()
+    integrity = store.integrity()
+    kinds = dict(store.conn.execute("SELECT kind, count(*) FROM documents GROUP BY kind ORDER BY kind").fetchall())
+    size = sum(f.stat().st_size for f in store.path.iterdir() if f.is_file())
+    data = {
+        "store": str(store.path),
+        "documents": info.documents,
+        "chunks": info.chunks,
+        "vectors": integrity["vectors"],
+        "model": info.model,
+        "dim": info.dim,
+        "chunking": info.chunking,
+        "schema_version": info.schema_version,
+        "generation": info.generation,
+        "kinds": kinds,
+        "size_bytes": size,
+    }
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return
+    for key, value in data.items():
+        click.echo(f"{key:>15}: {value}")
+
+
+@click.command()
+@click.option("--index-only", is_flag=True, help="Only rebuild the FAISS index from stored vectors (no re-embedding).")
+@pass_ctx
+@friendly_errors
+def rebuild(c: Context, index_only) -> None:
+    """Re-cut and re-embed every document with the current model and chunking.
+
+    Needed after changing --model / EQUISEARCH_MODEL or the chunking settings.
+    Works from the stored text (sources are not re-read) in one transaction:
+    an interrupted rebuild leaves the store as it was.
+    """
+    from ingest.pipeline import rebuild_store
+    from search.store import Store
+    from search.vectors import VectorIndex
+
+    store = Store.open(c.home, create=False)
+    if index_only:
+        store.acquire_write_lock()
+        try:
+            n = VectorIndex(store, c.settings).rebuild()
+        finally:
+            store.release_write_lock()
+        click.echo(f"rebuilt vector index: {n} vectors")
+        return
+    report = rebuild_store(store, c.settings)
+    click.echo(f"rebuilt {report.documents} documents, {report.chunks} passages with {report.model} ({report.chunking})")
+
+
+# -- doctor (reliability) -------------------------------------------------------
+@click.command()
+@click.option("--repair", is_flag=True, help="Rebuild what is derived (FTS5, FAISS), delete orphans; never re-embeds.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable report (keys in the README).")
+@pass_ctx
+@friendly_errors
+def doctor(c: Context, repair, as_json) -> None:
+    """Check the store's health; exit 0 only when it is healthy.
+
+    Runs SQLite's integrity checks and compares documents, passages, vectors,
+    the FTS5 keyword index and the FAISS file. --repair fixes what is derived
+    from stored rows (no model is loaded) and checks again.
+    """
+    from search import doctor as doc
+    from search.store import Store
+
+    store = Store.open(c.home, create=False)
+    report = doc.repair(store) if repair else doc.diagnose(store)
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        for check in report.checks:
+            line = f"{check.status.upper():<8} {check.name}: {check.detail}"
+            if check.problem:
+                line += f" -- {check.problem}"
+            if check.fix and check.status != "ok":
+                line += f" (fix: {check.fix})"
+            click.echo(line)
+        for what in report.repaired:
+            click.echo(f"repaired: {what}")
+        n = len(report.problems)
+        click.echo(f"{report.store}: " + ("healthy" if report.healthy else f"{n} problem(s) found"))
+    if not report.healthy:
+        sys.exit(1)
