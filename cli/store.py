@@ -20,7 +20,7 @@ def stats(c: Context, as_json) -> None:
     store = Store.open(c.home, create=False)
     info = store.info()
     integrity = store.integrity()
-    kinds = dict(store.conn.execute("SELECT kind, count(*) FROM documents GROUP BY kind ORDER BY kind").fetchall())
+    kinds = store.kind_counts()
     size = sum(f.stat().st_size for f in store.path.iterdir() if f.is_file())
     data = {
         "store": str(store.path),

@@ -19,7 +19,6 @@ import dataclasses
 import logging
 import math
 import re
-import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -470,7 +469,7 @@ class Engine:
         with self.store.snapshot():  # one consistent state while an ingest commits
             hits = self._search_vec(question, qvec, k or self.settings.top_k, filters, expansion,
                                     per_doc_limit=self._per_doc_limit(asked))
-            n = self.store.conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
+            n = self.store.passage_count()
             weights = self.term_weights(question, n)
             # A word no passage contains says "off topic" only when the store
             # is big enough to have a vocabulary; in a five-document store
@@ -495,20 +494,9 @@ class Engine:
 
     def term_weights(self, text: str, n: int | None = None) -> dict[str, float]:
         """IDF (:func:`_idf`) of each query word in this store's passages; ``n``: the passage count."""
-        from .lexical import query_terms, quote_term
-
         if n is None:
-            n = self.store.conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
-        out = {}
-        for term in query_terms(text):
-            try:
-                df = self.store.conn.execute(
-                    "SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?", ("text : " + quote_term(term),)
-                ).fetchone()[0]
-            except sqlite3.Error:  # an unmatchable token: treat as unseen
-                df = 0
-            out[term] = _idf(df, n)
-        return out
+            n = self.store.passage_count()
+        return {term: _idf(self.store.text_df(term), n) for term in query_terms(text)}
 
     def close(self) -> None:
         self.store.close()

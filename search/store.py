@@ -618,6 +618,21 @@ class Store:
             alias_map.setdefault(doc_id, []).append(uri)
         return [_row_to_document(r, r["n"], alias_map.get(r["id"], ())) for r in rows]
 
+    def passage_count(self) -> int:
+        return int(self.conn.execute("SELECT count(*) FROM chunks").fetchone()[0])
+
+    def kind_counts(self) -> dict[str, int]:
+        """Documents of each kind."""
+        return dict(self.conn.execute("SELECT kind, count(*) FROM documents GROUP BY kind ORDER BY kind").fetchall())
+
+    def text_df(self, term: str) -> int:
+        """Passages whose text (not title) holds ``term`` (stemmed as the index stems it); 0 when unmatchable."""
+        try:
+            return int(self.conn.execute("SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?",
+                                         (f"text : {quote_fts(term)}",)).fetchone()[0])
+        except sqlite3.Error:  # an unmatchable token: treat as unseen
+            return 0
+
     def titles(self) -> list[tuple[int, str]]:
         """(document id, title) of every document: cheap, no chunk counts."""
         return [(r[0], r[1] or "") for r in self.conn.execute("SELECT id, title FROM documents")]
