@@ -38,7 +38,8 @@ at = AppTest.from_file({app!r}, default_timeout=300)
 at.run()
 at.text_input(key="question").input({q!r}).run()
 assert not at.exception, at.exception
-assert any("[1]" in m.value for m in at.markdown) or at.warning
+# The answer is one st.html block with [n] links (or a warning when it abstains).
+assert any('class="eq-answer"' in h.value and "[1]" in h.value for h in at.get("html")) or at.warning
 """
 
 
