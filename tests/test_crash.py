@@ -358,6 +358,7 @@ import search.vectors, faiss
 _insert = Store.insert_chunks
 def _traced(*a, **k):  # the parent kills after this: inside the one transaction
     print("inserting", flush=True)
+    sys.stdin.readline()  # wait for the parent's "go" (EOF: run on), so a kill lands here for sure
     return _insert(*a, **k)
 Store.insert_chunks = _traced  # an instance method: self passes through *a
 print("start", flush=True)
@@ -392,15 +393,22 @@ def test_sigkill_during_rebuild_leaves_old_or_new_store(tmp_path):
     t0 = time.monotonic()
     outcomes = []
     for trial in range(4):
-        proc = subprocess.Popen([PY, "-c", REBUILD_DRIVER, str(ROOT), str(home)], env=env,
+        proc = subprocess.Popen([PY, "-c", REBUILD_DRIVER, str(ROOT), str(home)], env=env, stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         assert proc.stdout.readline().startswith("start")
         if trial < 3:
-            for _ in range(rng.randint(1, 40)):  # documents re-embedded before the kill
-                proc.stdout.readline()
-            time.sleep(rng.uniform(0.0, 0.05))
+            # The child waits before each insert until told to go on: after
+            # 0-39 documents have been written inside the transaction, it is
+            # killed while it waits, however fast this machine is (a sleep
+            # here let a quiet machine finish the rebuild before the kill).
+            for _ in range(rng.randint(0, 39)):
+                assert proc.stdout.readline().startswith("inserting")
+                proc.stdin.write("go\n")
+                proc.stdin.flush()
+            assert proc.stdout.readline().startswith("inserting")
             proc.kill()
-        out, err = proc.communicate(timeout=120)  # the last one runs to the end
+        # input="" closes the child's stdin: the last one (not killed) runs to the end
+        out, err = proc.communicate(input="", timeout=120)
         assert "Traceback" not in err, err
         store = Store.open(home)
         report = doctor.diagnose(store)
@@ -416,6 +424,5 @@ def test_sigkill_during_rebuild_leaves_old_or_new_store(tmp_path):
             assert store.vector_count() == info.chunks
             outcomes.append("new")
         store.close()
-    assert "old" in outcomes, "kills inside the transaction leave the old store"
-    assert outcomes[-1] == "new", outcomes
+    assert outcomes == ["old", "old", "old", "new"], "kills inside the transaction leave the old store, whole"
     assert time.monotonic() - t0 < 300
