@@ -220,14 +220,13 @@ class Engine:
             allowed = self.store.chunk_ids_matching(filters)
         dense = [] if mode == "bm25" else self.index.search(qvec, max(s.dense_candidates, k), allowed)
         named = self.named_documents(query) if s.named_document_boost > 0 else set()
+        own = self.store.chunk_ids_of(named) if named else np.zeros(0, dtype=np.int64)
         if named and qvec is not None:
             # The named document's best passages join the candidates even when
             # a long guidance document outranks all of them globally.
-            own = self.store.chunk_ids_of(named)
-            if allowed is not None:
-                own = np.intersect1d(own, allowed)
             seen = {cid for cid, _ in dense}
-            dense += [(cid, sc) for cid, sc in self.index.search(qvec, NAMED_CANDIDATES, own) if cid not in seen]
+            in_scope = own if allowed is None else np.intersect1d(own, allowed)
+            dense += [(cid, sc) for cid, sc in self.index.search(qvec, NAMED_CANDIDATES, in_scope) if cid not in seen]
             dense.sort(key=lambda p: -p[1])
         extra = (expansion.synonyms + expansion.related) if expansion else ()
         match = build_match(self._affordable_terms(query), extra)
@@ -255,7 +254,7 @@ class Engine:
             if c.chunk_id in cosine:
                 c.dense = cosine[c.chunk_id]
         if named:
-            of_named = {int(c) for c in self.store.chunk_ids_of(named)}
+            of_named = {int(c) for c in own}
             for c in fused:
                 if c.chunk_id in of_named:
                     c.score += s.named_document_boost

@@ -31,6 +31,7 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 
 from .errors import StoreError, StoreLocked, StoreMismatch
+from .lexical import quote_term
 from .types import Chunk, Document, Filters, StoreInfo, now_iso
 
 log = logging.getLogger(__name__)
@@ -273,11 +274,6 @@ _DOC_COLUMNS = (
     "d.id, d.uri, d.title, d.site, d.kind, d.date, d.author, d.url, d.language, d.tags, "
     "d.content_hash, d.added_at, d.updated_at, d.pipeline_version"
 )
-
-
-def quote_fts(term: str) -> str:
-    """An FTS5 string literal (same rule as search.lexical.quote_term; the store imports nothing above it)."""
-    return '"' + term.replace('"', '""') + '"'
 
 
 def _row_to_document(row: sqlite3.Row, n_chunks: int = 0, aliases: Sequence[str] = ()) -> Document:
@@ -629,7 +625,7 @@ class Store:
         """Passages whose text (not title) holds ``term`` (stemmed as the index stems it); 0 when unmatchable."""
         try:
             return int(self.conn.execute("SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?",
-                                         (f"text : {quote_fts(term)}",)).fetchone()[0])
+                                         (f"text : {quote_term(term)}",)).fetchone()[0])
         except sqlite3.Error:  # an unmatchable token: treat as unseen
             return 0
 
@@ -646,7 +642,7 @@ class Store:
         try:
             rows = self.conn.execute(
                 f"SELECT c.text FROM chunks_fts f JOIN chunks c ON c.id = f.rowid WHERE chunks_fts MATCH ? "
-                f"AND c.doc_id IN ({marks}) LIMIT ?", [f"text : {quote_fts(term)}", *ids, limit]).fetchall()
+                f"AND c.doc_id IN ({marks}) LIMIT ?", [f"text : {quote_term(term)}", *ids, limit]).fetchall()
         except sqlite3.OperationalError as exc:
             log.warning("FTS5 lookup of %r failed: %s", term, exc)
             return []
