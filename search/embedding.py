@@ -210,7 +210,7 @@ class OnnxEmbedder:
         self.max_tokens = int(info["max_tokens"])
         self.info = info
         try:
-            import onnxruntime as ort
+            import onnxruntime  # noqa: F401  (missing: the clear error below)
             from tokenizers import Tokenizer
         except ImportError as exc:
             raise ModelError(f"onnxruntime/tokenizers not installed ({exc})") from exc
@@ -223,16 +223,7 @@ class OnnxEmbedder:
         tok.enable_truncation(self.max_tokens)
         tok.enable_padding(pad_id=int(info.get("pad_id", 0)), pad_token=info.get("pad_token", "[PAD]"))
         self._tok = tok
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads or min(4, os.cpu_count() or 1)
-        opts.inter_op_num_threads = 1
-        opts.log_severity_level = 3
-        try:
-            self._session = ort.InferenceSession(
-                str(self.folder / "model.onnx"), opts, providers=["CPUExecutionProvider"]
-            )
-        except Exception as exc:  # onnxruntime raises its own exception types
-            raise ModelError(f"cannot load {self.folder / 'model.onnx'}: {exc}") from exc
+        self._session = onnx_session(self.folder / "model.onnx", threads)
         self._inputs = {i.name for i in self._session.get_inputs()}
 
     @property
@@ -254,6 +245,24 @@ class OnnxEmbedder:
                 feeds["token_type_ids"] = np.asarray([e.type_ids for e in encs], dtype=np.int64)
             out[idx] = self._session.run(None, feeds)[0]
         return out
+
+
+def onnx_session(path: Path, threads: int = 0):
+    """A CPU onnxruntime session for ``path``: ``threads`` intra-op threads (0: up to 4), quiet logs.
+
+    Shared by the query encoder and the reranker; a file onnxruntime cannot
+    load is a :class:`ModelError` naming it.
+    """
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads or min(4, os.cpu_count() or 1)
+    opts.inter_op_num_threads = 1
+    opts.log_severity_level = 3
+    try:
+        return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own exception types
+        raise ModelError(f"cannot load {path}: {exc}") from exc
 
 
 #: Loaded ONNX encoders by (folder, file mtime): a UI or test process opening

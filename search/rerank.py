@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 from functools import lru_cache
 from pathlib import Path
@@ -105,7 +104,7 @@ class OnnxReranker:
         self._a, self._b = float(cal.get("a", 1.0)), float(cal.get("b", 0.0))
         self.batch_size = batch_size
         try:
-            import onnxruntime as ort
+            import onnxruntime  # noqa: F401  (missing: the clear error below)
             from tokenizers import Tokenizer
         except ImportError as exc:
             raise ModelError(f"onnxruntime/tokenizers not installed ({exc})") from exc
@@ -116,15 +115,9 @@ class OnnxReranker:
         tok.enable_truncation(self.max_length, strategy="longest_first")
         tok.enable_padding(pad_id=0, pad_token="[PAD]")
         self._tok = tok
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads or min(4, os.cpu_count() or 1)
-        opts.inter_op_num_threads = 1
-        opts.log_severity_level = 3
-        path = self.folder / str(info.get("file", "model.onnx"))
-        try:
-            self._session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own exception types
-            raise ModelError(f"cannot load {path}: {exc}") from exc
+        from .embedding import onnx_session
+
+        self._session = onnx_session(self.folder / str(info.get("file", "model.onnx")), threads)
         self._inputs = {i.name for i in self._session.get_inputs()}
 
     def score(self, query: str, passages: Sequence[str]) -> np.ndarray:

@@ -177,35 +177,29 @@ def ui_store_copy(ui_store, tmp_path):
     return dest
 
 
-@pytest.fixture(scope="session")
-def plac_engine(starter_store, tmp_path_factory, real_embedder):
-    """Starter corpus + ../shared/data/edu_plac (the PLAC guidance and reports), real model (built once)."""
+def _starter_plus(folder: str, starter_store, tmp_path_factory, real_embedder):
+    """The starter store with ../shared/data/<folder> ingested on top, real model."""
     from ingest.pipeline import Ingestor
     from search.api import Engine
     from search.settings import Settings
     from search.store import Store
 
-    plac = shared_path("data", "edu_plac")
-    home = tmp_path_factory.mktemp("plac") / "store"
+    extra = shared_path("data", folder)
+    home = tmp_path_factory.mktemp(folder) / "store"
     shutil.copytree(starter_store, home)
     settings = Settings(home=str(home))
-    report = Ingestor(Store.open(home), settings, real_embedder).ingest_paths([plac])
+    report = Ingestor(Store.open(home), settings, real_embedder).ingest_paths([extra])
     assert not report.failed, report.failed
     return Engine.open(home, settings, embedder=real_embedder)
+
+
+@pytest.fixture(scope="session")
+def plac_engine(starter_store, tmp_path_factory, real_embedder):
+    """Starter corpus + ../shared/data/edu_plac (the PLAC guidance and reports), real model (built once)."""
+    return _starter_plus("edu_plac", starter_store, tmp_path_factory, real_embedder)
 
 
 @pytest.fixture(scope="session")
 def edu_engine(starter_store, tmp_path_factory, real_embedder):
     """The teachers' store: starter corpus + all of ../shared/data/edu, real model (built once)."""
-    from ingest.pipeline import Ingestor
-    from search.api import Engine
-    from search.settings import Settings
-    from search.store import Store
-
-    edu = shared_path("data", "edu")
-    home = tmp_path_factory.mktemp("edu") / "store"
-    shutil.copytree(starter_store, home)
-    settings = Settings(home=str(home))
-    report = Ingestor(Store.open(home), settings, real_embedder).ingest_paths([edu])
-    assert not report.failed, report.failed
-    return Engine.open(home, settings, embedder=real_embedder)
+    return _starter_plus("edu", starter_store, tmp_path_factory, real_embedder)
