@@ -27,6 +27,13 @@ class StoreLocked(StoreError):
     """Another process is writing to the store."""
 
 
+class StoreDamaged(StoreError):
+    """The store's database could not be read: its file is damaged.
+
+    ``equisearch doctor`` reports it as a problem of the check that met it.
+    """
+
+
 class ExtractionError(EquisearchError):
     """A source could not be turned into text (bad file, no text layer...)."""
 

@@ -1,11 +1,12 @@
-"""Keyword search over SQLite FTS5 with escaped user text.
+"""Keyword queries: user text reduced to quoted word tokens.
 
 Raw user input is never handed to FTS5: ``pupil-premium`` would parse as a
 column filter, an unbalanced ``"`` or ``NEAR(`` as a syntax error. Every query
 is reduced to its word tokens, each one quoted as an FTS5 string, and joined
 with ``OR`` so BM25 ranks passages by how many (and how rare) of the words
 they contain. Very common English words are dropped: they add cost and no
-ranking signal.
+ranking signal. Retrieval hands the store terms (:func:`keyword_terms`); the
+BM25 ranking is the store's (search/store/lexical.py).
 """
 from __future__ import annotations
 
@@ -37,20 +38,30 @@ def quote_term(term: str) -> str:
     return '"' + term.replace('"', '""') + '"'
 
 
-def build_match(text: str, extra_phrases: tuple[str, ...] = ()) -> str:
-    """A safe FTS5 MATCH expression for free text, or ``""`` if nothing is left.
+def keyword_terms(text: str, extra_phrases: tuple[str, ...] = ()) -> list[str]:
+    """What a keyword query for ``text`` looks for: its words, then each phrase.
 
     ``extra_phrases`` (vocabulary expansions such as "previously looked after
-    children") are added as quoted phrases, so they score as phrases.
+    children") come as one term each, their tokens joined by spaces, so they
+    score as phrases. Empty when nothing is left.
     """
     terms = query_terms(text)
     if not terms:
         # A query made only of stopwords ("what is it?") still deserves an
         # attempt rather than nothing.
         terms = query_terms(text, keep_stopwords=True)
-    parts = [quote_term(t) for t in terms]
     for phrase in extra_phrases:
         tokens = words(phrase.lower())
         if tokens:
-            parts.append(quote_term(" ".join(tokens)))
-    return " OR ".join(parts)
+            terms.append(" ".join(tokens))
+    return terms
+
+
+def match_expression(terms) -> str:
+    """An FTS5 MATCH expression for ``terms``: each quoted, joined with ``OR``; ``""`` for none."""
+    return " OR ".join(quote_term(t) for t in terms)
+
+
+def build_match(text: str, extra_phrases: tuple[str, ...] = ()) -> str:
+    """A safe FTS5 MATCH expression for free text, or ``""`` if nothing is left."""
+    return match_expression(keyword_terms(text, extra_phrases))

@@ -1,4 +1,4 @@
-"""The FAISS vector index: derived data keyed by SQLite chunk id.
+"""The FAISS vector index: the SQLite backend's derived data, keyed by chunk id.
 
 The vectors themselves live in SQLite (table ``vectors``); the FAISS file is a
 cache of them that makes search fast. It is written atomically (temp file +
@@ -39,10 +39,14 @@ import os
 import tempfile
 import threading
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from .files import atomic_write
-from .store import Store, WriteResult
+
+if TYPE_CHECKING:
+    from .store import StoreBackend, WriteResult
 
 log = logging.getLogger(__name__)
 
@@ -81,12 +85,15 @@ TRAIN_SAMPLE = 100_000
 
 
 class VectorIndex:
-    """Exact inner-product search over the store's vectors (``IndexIDMap2``).
+    """Inner-product search over the store's vectors (flat ``IndexIDMap2`` or IVF).
 
-    Thread-safe for one writer and many readers within a process.
+    Thread-safe for one writer and many readers within a process. Readers
+    get one from ``store.vector_index(settings)``; writes reach it only
+    through a :class:`~search.store.Writer`, which applies each write and
+    saves the file.
     """
 
-    def __init__(self, store: Store, settings=None):
+    def __init__(self, store: StoreBackend, settings=None):
         self.store = store
         self.threshold = int(getattr(settings, "ann_threshold", 50_000))
         #: 0 means auto_nprobe(nlist) (the default); a positive number is used as is.

@@ -1,0 +1,52 @@
+"""The store layer: every byte of SQL, behind :class:`~search.store.base.StoreBackend`.
+
+::
+
+    from search.store import Store, open_store
+    store = open_store("data")                 # the SQLite backend
+    store.find_source("3")
+
+Modules, one concept each:
+
+- ``base.py``: the interface (:class:`StoreBackend`, :class:`VectorSearch`)
+  and the write records (:class:`NewDocument`, :class:`NewChunk`,
+  :class:`WriteResult`);
+- ``sqlite.py``: :class:`Store`, the SQLite backend (connections, the file
+  lock, transactions), composed of
+- ``schema.py``: DDL, migrations, meta, builder record, compatibility check;
+- ``documents.py``: documents, passages, aliases, vector blobs, filters;
+- ``lexical.py``: FTS5 BM25 ranking and term counts;
+- ``lists.py``: the reading-list tables and their queries;
+- ``health.py``: what ``equisearch doctor`` measures, and its repair.
+"""
+from __future__ import annotations
+
+import os
+
+from .base import (
+    DEFAULT_VECTOR_DTYPE,
+    VECTOR_DTYPES,
+    NewChunk,
+    NewDocument,
+    StoreBackend,
+    VectorSearch,
+    WriteResult,
+)
+from .lists import LISTS_SCHEMA
+from .schema import DB_NAME, MIGRATIONS, SCHEMA_VERSION, mismatch
+from .sqlite import Store
+
+__all__ = [
+    "DB_NAME", "DEFAULT_VECTOR_DTYPE", "LISTS_SCHEMA", "MIGRATIONS", "SCHEMA_VERSION", "VECTOR_DTYPES",
+    "NewChunk", "NewDocument", "Store", "StoreBackend", "VectorSearch", "WriteResult", "mismatch",
+    "open_store",
+]
+
+
+def open_store(location: str | os.PathLike, *, create: bool = True) -> StoreBackend:
+    """The store at ``location``: today always a SQLite store directory.
+
+    The one place a backend is chosen, so a second backend (a database URL)
+    is added here and nowhere else.
+    """
+    return Store.open(location, create=create)
