@@ -20,9 +20,9 @@ from .common import friendly_errors
 
 def _lists(c):
     from search.lists import ReadingLists
-    from search.store import Store
+    from search.store import open_store
 
-    return ReadingLists(Store.open(c.home, create=False))
+    return ReadingLists(open_store(c.home, create=False))
 
 
 def _list_json(rl) -> dict:

@@ -3,10 +3,11 @@
 CPD leads build them from the Ask page (or ``equisearch lists``) and export
 them as Markdown, CSV, BibTeX or RIS for Zotero, Mendeley or a handout.
 
-Lists live in the store's SQLite (tables ``reading_lists`` and
-``reading_list_items``, schema version 3); every write is one transaction.
-List writes do not bump the store generation: they never touch passages or
-vectors, so other processes' vector indexes stay valid.
+Lists live in the store (in SQLite: tables ``reading_lists`` and
+``reading_list_items``, schema version 3, queried by search/store/lists.py);
+every write is one transaction. List writes do not bump the store
+generation: they never touch passages or vectors, so other processes'
+vector indexes stay valid.
 
 What an item keeps, and why: an item stores a snapshot of everything a
 citation needs (title, site, kind, date, author, URL/URI, deep link, page or
@@ -36,7 +37,6 @@ import io
 import logging
 import math
 import re
-import sqlite3
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 from datetime import datetime, timezone
@@ -45,7 +45,7 @@ from .errors import ListError, ListNotFound
 from .types import Citation, now_iso
 
 if TYPE_CHECKING:  # the CLI imports this module for its format names: keep numpy out
-    from .store import Store
+    from .store import StoreBackend
 
 log = logging.getLogger(__name__)
 
@@ -133,47 +133,32 @@ def reading_minutes(n_words: int) -> int:
     return math.ceil(n_words / WORDS_PER_MINUTE) if n_words > 0 else 0
 
 
-_ITEM_COLUMNS = (
-    "id, list_id, position, item_type, doc_id, chunk_id, uri, title, site, kind, date, author, url, link,"
-    " location, page_start, page_end, t_start, t_end, text, words, note, added_at"
-)
-
-
-def _row_to_item(row: sqlite3.Row, status: str = "current") -> ListItem:
-    return ListItem(**{k: row[k] for k in row.keys()}, status=status)
+def _row_to_item(row: dict, status: str = "current") -> ListItem:
+    return ListItem(**row, status=status)
 
 
 class ReadingLists:
-    """Reading lists stored in one :class:`~search.store.Store`.
+    """Reading lists stored in one store (rows and transactions are the store's).
 
     Lists are named by ``ref``: a name (case-insensitive) or a numeric id.
     Items are addressed by their item id (see :meth:`item_at` to go from a
     1-based position to an item).
     """
 
-    def __init__(self, store: Store):
+    def __init__(self, store: StoreBackend):
         self.store = store
 
     # -- lists -----------------------------------------------------------
     def lists(self) -> list[ReadingList]:
-        rows = self.store.conn.execute(
-            "SELECT l.id, l.name, l.created_at, l.updated_at, count(i.id) AS n, coalesce(sum(i.words), 0) AS w"
-            " FROM reading_lists l LEFT JOIN reading_list_items i ON i.list_id = l.id"
-            " GROUP BY l.id ORDER BY l.name COLLATE NOCASE"
-        ).fetchall()
-        return [ReadingList(r["id"], r["name"], r["created_at"], r["updated_at"], r["n"], r["w"]) for r in rows]
+        return [ReadingList(r["id"], r["name"], r["created_at"], r["updated_at"], r["n"], r["w"])
+                for r in self.store.reading_lists()]
 
     def get(self, ref: str | int) -> ReadingList:
         """The list named ``ref`` (or with that id); :class:`ListNotFound` otherwise."""
-        conn = self.store.conn
-        row = None
-        if isinstance(ref, str):
-            row = conn.execute("SELECT id FROM reading_lists WHERE name = ?", (ref.strip(),)).fetchone()
-        if row is None and str(ref).strip().isdigit():
-            row = conn.execute("SELECT id FROM reading_lists WHERE id = ?", (int(ref),)).fetchone()
-        if row is None:
+        list_id = self.store.reading_list_id(ref)
+        if list_id is None:
             raise ListNotFound(f"no reading list {str(ref)!r}: see `equisearch lists ls` for the names")
-        return next(rl for rl in self.lists() if rl.id == row["id"])
+        return next(rl for rl in self.lists() if rl.id == list_id)
 
     @staticmethod
     def _clean_name(name: str) -> str:
@@ -186,55 +171,38 @@ class ReadingLists:
 
     def create(self, name: str) -> ReadingList:
         name = self._clean_name(name)
-        now = now_iso()
-        try:
-            with self.store.transaction() as conn:
-                cur = conn.execute(
-                    "INSERT INTO reading_lists(name, created_at, updated_at) VALUES (?, ?, ?)", (name, now, now)
-                )
-        except sqlite3.IntegrityError as exc:
-            raise ListError(f"a reading list called {name!r} already exists: choose another name") from exc
-        return self.get(cur.lastrowid)
+        list_id = self.store.create_reading_list(name)
+        if list_id is None:
+            raise ListError(f"a reading list called {name!r} already exists: choose another name")
+        return self.get(list_id)
 
     def rename(self, ref: str | int, new_name: str) -> ReadingList:
         rl = self.get(ref)
         new_name = self._clean_name(new_name)
-        try:
-            with self.store.transaction() as conn:
-                conn.execute("UPDATE reading_lists SET name = ?, updated_at = ? WHERE id = ?",
-                             (new_name, now_iso(), rl.id))
-        except sqlite3.IntegrityError as exc:
-            raise ListError(f"a reading list called {new_name!r} already exists: choose another name") from exc
+        if not self.store.rename_reading_list(rl.id, new_name):
+            raise ListError(f"a reading list called {new_name!r} already exists: choose another name")
         return self.get(rl.id)
 
     def delete(self, ref: str | int) -> ReadingList:
         """Delete a list and its items (the sources stay in the store)."""
         rl = self.get(ref)
-        with self.store.transaction() as conn:
-            conn.execute("DELETE FROM reading_lists WHERE id = ?", (rl.id,))
+        self.store.delete_reading_list(rl.id)
         return rl
 
     # -- items -----------------------------------------------------------
     def items(self, ref: str | int) -> list[ListItem]:
         """The list's items in order, relinked to the store where possible."""
         rl = self.get(ref)
-        rows = self.store.conn.execute(
-            f"SELECT {_ITEM_COLUMNS} FROM reading_list_items WHERE list_id = ? ORDER BY position, id", (rl.id,)
-        ).fetchall()
         items, updates = [], []
-        for row in rows:
+        for row in self.store.reading_list_items(rl.id):
             item, changes = self._resolve(row)
             items.append(item)
             if changes:
                 updates.append((item.id, changes))
-        if updates:
-            with self.store.transaction() as conn:
-                for item_id, changes in updates:
-                    sets = ", ".join(f"{k} = ?" for k in changes)
-                    conn.execute(f"UPDATE reading_list_items SET {sets} WHERE id = ?", (*changes.values(), item_id))
+        self.store.update_reading_list_items(updates)
         return items
 
-    def _resolve(self, row: sqlite3.Row) -> tuple[ListItem, dict]:
+    def _resolve(self, row: dict) -> tuple[ListItem, dict]:
         """The item with its status, and the snapshot columns to update."""
         store = self.store
         item = _row_to_item(row)
@@ -257,10 +225,8 @@ class ReadingLists:
                 if chunk is not None and chunk.doc_id != doc.id:
                     chunk = None  # an id reused by another document
             if chunk is None and item.text:
-                row2 = store.conn.execute(
-                    "SELECT id FROM chunks WHERE doc_id = ? AND text = ? ORDER BY ord LIMIT 1", (doc.id, item.text)
-                ).fetchone()
-                chunk = store.chunks_by_ids([row2[0]]).get(row2[0]) if row2 else None
+                found = store.find_passage(doc.id, item.text)
+                chunk = store.chunks_by_ids([found]).get(found) if found is not None else None
             if chunk is None:
                 status = "changed"
                 if item.chunk_id is not None:
@@ -289,38 +255,19 @@ class ReadingLists:
             )
         return items[position - 1]
 
-    def _item(self, item_id: int) -> sqlite3.Row:
-        row = self.store.conn.execute(
-            f"SELECT {_ITEM_COLUMNS} FROM reading_list_items WHERE id = ?", (item_id,)
-        ).fetchone()
+    def _item(self, item_id: int) -> dict:
+        row = self.store.reading_list_item(item_id)
         if row is None:
             raise ListNotFound(f"no reading-list item {item_id}: it may have been removed")
         return row
 
-    def _insert(self, rl: ReadingList, values: dict, dedupe_sql: str, dedupe_args: tuple) -> tuple[ListItem, bool]:
+    def _insert(self, rl: ReadingList, values: dict) -> tuple[ListItem, bool]:
         """Append an item unless the same passage/source is already listed.
 
         Returns (item, added). Adding twice is not an error: the one-click
         "add" in the UI is then idempotent.
         """
-        with self.store.transaction() as conn:
-            existing = conn.execute(
-                f"SELECT id FROM reading_list_items WHERE list_id = ? AND {dedupe_sql}", (rl.id, *dedupe_args)
-            ).fetchone()
-            if existing is not None:
-                item_id, added = existing[0], False
-            else:
-                pos = conn.execute(
-                    "SELECT coalesce(max(position), 0) + 1 FROM reading_list_items WHERE list_id = ?", (rl.id,)
-                ).fetchone()[0]
-                values = {**values, "list_id": rl.id, "position": pos, "added_at": now_iso()}
-                cols = ", ".join(values)
-                cur = conn.execute(
-                    f"INSERT INTO reading_list_items({cols}) VALUES ({','.join('?' * len(values))})",
-                    tuple(values.values()),
-                )
-                conn.execute("UPDATE reading_lists SET updated_at = ? WHERE id = ?", (now_iso(), rl.id))
-                item_id, added = cur.lastrowid, True
+        item_id, added = self.store.add_reading_list_item(rl.id, values)
         return _row_to_item(self._item(item_id)), added
 
     def add_passage(self, ref: str | int, chunk_id: int, note: str = "") -> tuple[ListItem, bool]:
@@ -339,8 +286,7 @@ class ReadingLists:
             page_start=chunk.page_start, page_end=chunk.page_end, t_start=chunk.t_start, t_end=chunk.t_end,
             text=chunk.text, words=len(chunk.text.split()), note=_clean_note(note),
         )
-        return self._insert(rl, values, "item_type = 'passage' AND (chunk_id = ? OR (uri = ? AND text = ?))",
-                            (chunk.id, doc.uri, chunk.text))
+        return self._insert(rl, values)
 
     def add_source(self, ref: str | int, source: str | int, note: str = "") -> tuple[ListItem, bool]:
         """Add a whole source, by document id, URI/URL or alias."""
@@ -354,37 +300,21 @@ class ReadingLists:
             kind=doc.kind, date=doc.date, author=doc.author, url=doc.url, link=doc.url or doc.uri, location="",
             text="", words=len(text.split()), note=_clean_note(note),
         )
-        return self._insert(rl, values, "item_type = 'source' AND (doc_id = ? OR uri = ?)", (doc.id, doc.uri))
+        return self._insert(rl, values)
 
     def set_note(self, item_id: int, note: str) -> ListItem:
-        row = self._item(item_id)
-        with self.store.transaction() as conn:
-            conn.execute("UPDATE reading_list_items SET note = ? WHERE id = ?", (_clean_note(note), item_id))
-            conn.execute("UPDATE reading_lists SET updated_at = ? WHERE id = ?", (now_iso(), row["list_id"]))
+        self._item(item_id)
+        self.store.set_reading_list_note(item_id, _clean_note(note))
         return _row_to_item(self._item(item_id))
 
     def move(self, item_id: int, position: int) -> None:
         """Move an item to 1-based ``position`` (clamped to the list); others shift."""
-        row = self._item(item_id)
-        with self.store.transaction() as conn:
-            ids = [r[0] for r in conn.execute(
-                "SELECT id FROM reading_list_items WHERE list_id = ? ORDER BY position, id", (row["list_id"],))]
-            ids.remove(item_id)
-            position = max(1, min(int(position), len(ids) + 1))
-            ids.insert(position - 1, item_id)
-            conn.executemany("UPDATE reading_list_items SET position = ? WHERE id = ?",
-                             [(i, iid) for i, iid in enumerate(ids, start=1)])
-            conn.execute("UPDATE reading_lists SET updated_at = ? WHERE id = ?", (now_iso(), row["list_id"]))
+        self._item(item_id)
+        self.store.move_reading_list_item(item_id, position)
 
     def remove_item(self, item_id: int) -> None:
-        row = self._item(item_id)
-        with self.store.transaction() as conn:
-            conn.execute("DELETE FROM reading_list_items WHERE id = ?", (item_id,))
-            ids = [r[0] for r in conn.execute(
-                "SELECT id FROM reading_list_items WHERE list_id = ? ORDER BY position, id", (row["list_id"],))]
-            conn.executemany("UPDATE reading_list_items SET position = ? WHERE id = ?",
-                             [(i, iid) for i, iid in enumerate(ids, start=1)])
-            conn.execute("UPDATE reading_lists SET updated_at = ? WHERE id = ?", (now_iso(), row["list_id"]))
+        self._item(item_id)
+        self.store.remove_reading_list_item(item_id)
 
     # -- export ----------------------------------------------------------
     def export(self, ref: str | int, fmt: str) -> str:
