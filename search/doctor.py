@@ -30,20 +30,16 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from .errors import StoreError
-from .store import SCHEMA_VERSION, Store
+from .errors import StoreDamaged, StoreError
+from .store import SCHEMA_VERSION, VECTOR_DTYPES, StoreBackend
 
 log = logging.getLogger(__name__)
 
 OK, WARNING, PROBLEM = "ok", "warning", "problem"
-
-#: Item sizes of the vector dtypes a store may record in meta ``vector_dtype``.
-VECTOR_DTYPES = {"float32": 4, "float16": 2}
 
 #: Temporary files a save leaves behind when killed (see search/vectors.py).
 TEMP_PATTERNS = (".vectors.*.tmp", ".vectors.json*.tmp")
@@ -98,33 +94,25 @@ class DoctorReport:
         }
 
 
-def _count(conn: sqlite3.Connection, sql: str, params=()) -> int:
-    return int(conn.execute(sql, params).fetchone()[0])
-
-
 def _guard(name: str, func, *args) -> Check:
     """Run one check; a database error inside it is itself the finding."""
     try:
         return func(*args)
-    except sqlite3.DatabaseError as exc:
-        return Check(name, PROBLEM, "the check could not run", f"SQLite error: {exc}",
+    except StoreDamaged as exc:
+        return Check(name, PROBLEM, "the check could not run", str(exc),
                      "the database is damaged: restore a backup, or move the store aside and re-ingest")
 
 
-def _check_sqlite(conn: sqlite3.Connection) -> Check:
-    for pragma in ("quick_check", "integrity_check"):
-        rows = [str(r[0]) for r in conn.execute(f"PRAGMA {pragma}").fetchall()]
-        if rows != ["ok"]:
-            # One finding per line (SQLite packs several into one row).
-            found = [ln.strip() for r in rows for ln in r.splitlines() if ln.strip() and not ln.startswith("***")]
-            shown = "; ".join(found[:3]) + (f" (+{len(found) - 3} more)" if len(found) > 3 else "")
-            return Check("sqlite", PROBLEM, f"PRAGMA {pragma} failed", shown,
-                         "the database file is damaged: restore a backup, or move the store aside and re-ingest")
+def _check_sqlite(store: StoreBackend) -> Check:
+    failed = store.database_check()
+    if failed is not None:
+        what, rows = failed
+        # One finding per line (SQLite packs several into one row).
+        found = [ln.strip() for r in rows for ln in r.splitlines() if ln.strip() and not ln.startswith("***")]
+        shown = "; ".join(found[:3]) + (f" (+{len(found) - 3} more)" if len(found) > 3 else "")
+        return Check("sqlite", PROBLEM, f"{what} failed", shown,
+                     "the database file is damaged: restore a backup, or move the store aside and re-ingest")
     return Check("sqlite", OK, "quick_check and integrity_check ok")
-
-
-def _meta(conn: sqlite3.Connection) -> dict[str, str]:
-    return {k: v for k, v in conn.execute("SELECT key, value FROM meta")}
 
 
 def _check_builder(meta: dict, counts: dict) -> Check:
@@ -142,16 +130,14 @@ def _check_builder(meta: dict, counts: dict) -> Check:
     return Check("builder", OK, detail)
 
 
-def _check_vectors(conn: sqlite3.Connection, meta: dict, counts: dict) -> Check:
+def _check_vectors(store: StoreBackend, meta: dict, counts: dict) -> Check:
     dtype = meta.get("vector_dtype") or "float32"
     if dtype not in VECTOR_DTYPES:
         return Check("vectors", PROBLEM, f"vector_dtype {dtype!r}", f"unknown vector dtype {dtype!r}",
                      "upgrade equisearch, or run `equisearch rebuild`")
     dim = int(meta["dim"]) if str(meta.get("dim", "")).isdigit() else 0
-    missing = _count(conn, "SELECT count(*) FROM chunks c LEFT JOIN vectors v ON v.chunk_id = c.id "
-                           "WHERE v.chunk_id IS NULL")
-    wrong = _count(conn, "SELECT count(*) FROM vectors WHERE length(vec) != ?", (dim * VECTOR_DTYPES[dtype],)) \
-        if dim else 0
+    missing = store.missing_vectors()
+    wrong = store.wrong_size_vectors(dim * VECTOR_DTYPES[dtype]) if dim else 0
     detail = f"{counts['vectors']} vectors for {counts['chunks']} passages ({dtype}, {dim * VECTOR_DTYPES[dtype]} bytes each)"
     problems = []
     if missing:
@@ -164,32 +150,17 @@ def _check_vectors(conn: sqlite3.Connection, meta: dict, counts: dict) -> Check:
     return Check("vectors", OK, detail)
 
 
-def _check_documents(conn: sqlite3.Connection, counts: dict) -> Check:
-    empty = [r[0] for r in conn.execute(
-        "SELECT d.uri FROM documents d WHERE NOT EXISTS (SELECT 1 FROM chunks c WHERE c.doc_id = d.id) "
-        "ORDER BY d.id LIMIT 4")]
+def _check_documents(store: StoreBackend, counts: dict) -> Check:
+    n, empty = store.documents_without_passages()
     detail = f"{counts['documents']} documents, {counts['chunks']} passages"
     if empty:
-        n = _count(conn, "SELECT count(*) FROM documents d WHERE NOT EXISTS "
-                         "(SELECT 1 FROM chunks c WHERE c.doc_id = d.id)")
         return Check("documents", PROBLEM, detail, f"{n} document(s) without passages, e.g. {empty[0]}",
                      "run `equisearch rebuild`, or remove and re-ingest those sources")
     return Check("documents", OK, detail)
 
 
-def _orphan_counts(conn: sqlite3.Connection) -> dict[str, int]:
-    return {
-        "chunks": _count(conn, "SELECT count(*) FROM chunks c WHERE NOT EXISTS "
-                               "(SELECT 1 FROM documents d WHERE d.id = c.doc_id)"),
-        "vectors": _count(conn, "SELECT count(*) FROM vectors v WHERE NOT EXISTS "
-                                "(SELECT 1 FROM chunks c WHERE c.id = v.chunk_id)"),
-        "aliases": _count(conn, "SELECT count(*) FROM aliases a WHERE NOT EXISTS "
-                                "(SELECT 1 FROM documents d WHERE d.id = a.doc_id)"),
-    }
-
-
-def _check_orphans(conn: sqlite3.Connection) -> Check:
-    orphans = _orphan_counts(conn)
+def _check_orphans(store: StoreBackend) -> Check:
+    orphans = store.orphan_counts()
     found = {k: v for k, v in orphans.items() if v}
     if found:
         text = ", ".join(f"{v} {k}" for k, v in found.items())
@@ -198,11 +169,8 @@ def _check_orphans(conn: sqlite3.Connection) -> Check:
     return Check("orphans", OK, "no orphan passages, vectors or aliases")
 
 
-def _check_offsets(conn: sqlite3.Connection) -> Check:
-    # SQLite's substr counts characters, as Python's slices do.
-    bad = _count(conn, "SELECT count(*) FROM chunks c JOIN documents d ON d.id = c.doc_id "
-                       "WHERE c.char_start < 0 OR c.char_end < c.char_start "
-                       "OR substr(d.text, c.char_start + 1, c.char_end - c.char_start) != c.text")
+def _check_offsets(store: StoreBackend) -> Check:
+    bad = store.misplaced_passages()
     if bad:
         return Check("offsets", PROBLEM, "passages compared with their document text",
                      f"{bad} passage(s) differ from the document text at their offsets",
@@ -210,24 +178,20 @@ def _check_offsets(conn: sqlite3.Connection) -> Check:
     return Check("offsets", OK, "every passage is the slice of its document it claims")
 
 
-def _check_fts(store: Store, counts: dict) -> Check:
+def _check_fts(store: StoreBackend, counts: dict) -> Check:
     detail = f"{counts['fts_rows']} FTS rows for {counts['chunks']} passages"
     fix = "run `equisearch doctor --repair` (FTS5 rebuild, no re-embedding)"
     if counts["fts_rows"] != counts["chunks"]:
         return Check("fts", PROBLEM, detail, "the keyword index and the passages disagree", fix, repairable=True)
-    try:
-        # rank=1: also compare the index with the external content table.
-        store.conn.execute("INSERT INTO chunks_fts(chunks_fts, rank) VALUES ('integrity-check', 1)")
-    except sqlite3.OperationalError as exc:
-        if "readonly" in str(exc) or "read-only" in str(exc) or "locked" in str(exc):
-            return Check("fts", WARNING, detail + f"; FTS5 integrity-check not run ({exc})")
-        return Check("fts", PROBLEM, detail, f"FTS5 integrity-check failed: {exc}", fix, repairable=True)
-    except sqlite3.DatabaseError as exc:
-        return Check("fts", PROBLEM, detail, f"FTS5 integrity-check failed: {exc}", fix, repairable=True)
+    outcome, why = store.keyword_index_check()
+    if outcome == "not run":
+        return Check("fts", WARNING, detail + f"; FTS5 integrity-check not run ({why})")
+    if outcome != "ok":
+        return Check("fts", PROBLEM, detail, f"FTS5 integrity-check failed: {why}", fix, repairable=True)
     return Check("fts", OK, detail + "; FTS5 integrity-check ok")
 
 
-def _check_faiss(store: Store, meta: dict, vector_ids: np.ndarray) -> Check:
+def _check_faiss(store: StoreBackend, meta: dict, vector_ids: np.ndarray) -> Check:
     from .vectors import INDEX_NAME, SIDECAR_NAME, _faiss
 
     fix = "run `equisearch doctor --repair` (or `equisearch rebuild --index-only`); searches also rebuild it"
@@ -288,14 +252,14 @@ def _index_ids(faiss, index) -> np.ndarray | None:
     return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
 
 
-def _temp_files(store: Store) -> list:
+def _temp_files(store: StoreBackend) -> list:
     found = []
     for pattern in TEMP_PATTERNS:
         found += [p for p in store.path.glob(pattern) if p.is_file()]
     return sorted(set(found))
 
 
-def _check_temp(store: Store) -> Check:
+def _check_temp(store: StoreBackend) -> Check:
     temps = _temp_files(store)
     if temps:
         return Check("temp_files", WARNING, f"{len(temps)} temporary file(s) left by an interrupted save "
@@ -304,39 +268,32 @@ def _check_temp(store: Store) -> Check:
     return Check("temp_files", OK, "no leftover temporary files")
 
 
-def diagnose(store: Store) -> DoctorReport:
+def diagnose(store: StoreBackend) -> DoctorReport:
     """Run every check on ``store`` (read-only; safe while an ingest runs).
 
     The row checks read one consistent snapshot, so an ingest committing
     meanwhile cannot make counts disagree.
     """
-    checks: list[Check] = [_guard("sqlite", _check_sqlite, store.conn)]
+    checks: list[Check] = [_guard("sqlite", _check_sqlite, store)]
     counts: dict = {}
     vector_ids = np.zeros(0, dtype=np.int64)
     meta: dict = {}
-    conn = store.conn
-    own = not conn.in_transaction
     try:
-        if own:
-            conn.execute("BEGIN")
-        try:
-            meta = _meta(conn)
+        with store.consistent_view():
+            meta = store.meta_values()
             counts = store.integrity()
             counts["generation"] = int(meta.get("generation", "0") or 0)
             checks.append(_check_builder(meta, counts))
             for name, func, args in (
-                ("vectors", _check_vectors, (conn, meta, counts)),
-                ("documents", _check_documents, (conn, counts)),
-                ("orphans", _check_orphans, (conn,)),
-                ("offsets", _check_offsets, (conn,)),
+                ("vectors", _check_vectors, (store, meta, counts)),
+                ("documents", _check_documents, (store, counts)),
+                ("orphans", _check_orphans, (store,)),
+                ("offsets", _check_offsets, (store,)),
             ):
                 checks.append(_guard(name, func, *args))
-            vector_ids = np.fromiter((r[0] for r in conn.execute("SELECT chunk_id FROM vectors")), dtype=np.int64)
-        finally:
-            if own:
-                conn.execute("COMMIT")
-    except sqlite3.DatabaseError as exc:
-        checks.append(Check("tables", PROBLEM, "the store's tables could not be read", f"SQLite error: {exc}",
+            vector_ids = store.vector_ids()
+    except StoreDamaged as exc:
+        checks.append(Check("tables", PROBLEM, "the store's tables could not be read", str(exc),
                             "the database is damaged: restore a backup, or move the store aside and re-ingest"))
         return DoctorReport(str(store.path), tuple(checks), counts)
     checks.append(_guard("fts", _check_fts, store, counts))
@@ -345,7 +302,7 @@ def diagnose(store: Store) -> DoctorReport:
     return DoctorReport(str(store.path), tuple(checks), counts)
 
 
-def repair(store: Store) -> DoctorReport:
+def repair(store: StoreBackend) -> DoctorReport:
     """Fix what is derived, then check again; never re-embeds.
 
     Takes the store's writer lock (raises :class:`~search.errors.StoreLocked`
@@ -355,32 +312,24 @@ def repair(store: Store) -> DoctorReport:
     temporary files are removed. Returns the report after repair, with
     ``repaired`` naming what was done.
     """
-    from .vectors import VectorIndex
-
     before = diagnose(store)
     if any(c.name in ("sqlite", "tables") and not c.ok for c in before.checks):
         # Writing to a damaged database can make it worse: refuse.
+        where = getattr(store, "db_path", store.path)  # the database file, where the backend has one
         raise StoreError(
-            f"{store.db_path} is damaged ({before.problems[0].problem}): restore a backup, "
+            f"{where} is damaged ({before.problems[0].problem}): restore a backup, "
             "or move the store aside and re-ingest; --repair only rebuilds derived indexes"
         )
     done: list[str] = []
     store.acquire_write_lock()
     try:
-        with store.transaction() as conn:
-            orphans = _orphan_counts(conn)
-            conn.execute("DELETE FROM aliases WHERE doc_id NOT IN (SELECT id FROM documents)")
-            conn.execute("DELETE FROM chunks WHERE doc_id NOT IN (SELECT id FROM documents)")
-            conn.execute("DELETE FROM vectors WHERE chunk_id NOT IN (SELECT id FROM chunks)")
-            conn.execute("INSERT INTO chunks_fts(chunks_fts) VALUES ('rebuild')")
-            if any(orphans.values()):
-                # Passages changed: readers' FAISS indexes must notice.
-                conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
-                done += [f"deleted {n} orphan {k}" for k, n in orphans.items() if n]
+        # Orphans deleted bump the generation: readers' FAISS indexes notice.
+        orphans = store.repair_derived()
+        done += [f"deleted {n} orphan {k}" for k, n in orphans.items() if n]
         done.append("rebuilt the FTS5 keyword index")
         blobs_ok = next((c.ok for c in before.checks if c.name == "vectors"), True)
         if blobs_ok:
-            n = VectorIndex(store).rebuild()
+            n = store.vector_index().rebuild()
             done.append(f"rebuilt the FAISS index from {n} stored vectors")
         else:
             done.append("FAISS index not rebuilt: stored vectors are damaged (run `equisearch rebuild`)")

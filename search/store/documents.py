@@ -18,6 +18,7 @@ import numpy as np
 
 from ..types import Chunk, Document, Filters, now_iso
 from .base import NewChunk, NewDocument, WriteResult
+from .damage import reports_damage
 
 log = logging.getLogger(__name__)
 
@@ -493,6 +494,7 @@ class DocumentsMixin:
         ).fetchall()
         return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
 
+    @reports_damage
     def integrity(self) -> dict:
         """Counts a health check compares (used by stats and doctor)."""
         c = self.conn
