@@ -71,9 +71,9 @@ import numpy as np
 
 from search.embedding import DEFAULT_MODEL, cpu_has_bf16, resolve_model
 from search.hybrid import shingles
-from search.lexical import build_match, query_terms
+from search.lexical import keyword_terms, query_terms
 from search.settings import Settings
-from search.store import Store
+from search.store import Store, StoreBackend
 from search.text import content_hash, normalize, sentence_spans, words
 
 from .pipeline import Ingestor
@@ -147,7 +147,7 @@ def reuters_articles(folder: Path, limit: int) -> list[tuple[str, str, str]]:
     return out
 
 
-def build_mining_store(home: Path, sources: list[Path], reuters: Path | None, reuters_limit: int) -> Store:
+def build_mining_store(home: Path, sources: list[Path], reuters: Path | None, reuters_limit: int) -> StoreBackend:
     """Ingest the sources (no embedding) into a store at ``home``."""
     settings = Settings().with_(query_encoder="torch")
     store = Store.open(home, create=True)
@@ -170,12 +170,11 @@ def build_mining_store(home: Path, sources: list[Path], reuters: Path | None, re
     return store
 
 
-def load_passages(store: Store) -> list[Passage]:
-    rows = store.conn.execute(
-        "SELECT c.id, c.doc_id, c.ord, c.text, c.section, d.title, d.uri FROM chunks c "
-        "JOIN documents d ON d.id = c.doc_id ORDER BY c.id").fetchall()
-    return [Passage(r[0], r[1], r[2], r[3], r[4] or "", r[5] or "", "reuters" if r[6].startswith("reuters:") else "edu")
-            for r in rows]
+def load_passages(store: StoreBackend) -> list[Passage]:
+    docs = {d.id: d for d in store.documents()}
+    return [Passage(c.id, c.doc_id, c.ord, c.text, c.section or "", docs[c.doc_id].title or "",
+                    "reuters" if docs[c.doc_id].uri.startswith("reuters:") else "edu")
+            for c in store.iter_chunks()]
 
 
 _FILENAME_LIKE = re.compile(r"^[\w\-. ]*\d{3,}[\w\-. ]*$|^[a-z0-9_\-]+$")
@@ -231,7 +230,7 @@ def mine_pairs(passages: list[Passage], rng: random.Random, *, max_ict_per_doc: 
     return pairs
 
 
-def add_negatives(store: Store, pairs: list[Pair], passages: dict[int, Passage], rng: random.Random,
+def add_negatives(store: StoreBackend, pairs: list[Pair], passages: dict[int, Passage], rng: random.Random,
                   n_neg: int = GROUP - 1, cloze_negatives: str = "passage") -> list[Pair]:
     """Give each pair ``n_neg`` hard negatives; pairs that cannot get them are dropped."""
     by_doc: dict[int, list[int]] = defaultdict(list)
@@ -286,8 +285,7 @@ def add_negatives(store: Store, pairs: list[Pair], passages: dict[int, Passage],
         terms = query_terms(pair.pos_text if from_pos else pair.query)
         if len(terms) > 10:
             terms = sorted(terms, key=lambda t: df.get(t.lower(), 0))[:10]
-        match = build_match(" ".join(terms))
-        ranked = [cid for cid, _ in store.fts_search(match, 40, title_weight=0.0)] if match else []
+        ranked = [cid for cid, _ in store.keyword_search(keyword_terms(" ".join(terms)), 40, title_weight=0.0)]
         other = [c for c in ranked if passages[c].doc != pos.doc and ok(c)]
         same = [c for c in ranked if passages[c].doc == pos.doc and ok(c)]
         negs = []

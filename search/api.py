@@ -30,11 +30,10 @@ from .answer import compose_answer
 from .embedding import Embedder, load_embedder, query_embedder
 from .errors import EquisearchError, QueryError
 from .hybrid import Candidate, convex_fusion, diversify, reciprocal_rank_fusion
-from .lexical import build_match, query_terms
+from .lexical import keyword_terms, query_terms
 from .settings import Settings
-from .store import Store
+from .store import Store, StoreBackend
 from .types import Answer, Citation, Filters, Hit
-from .vectors import VectorIndex
 from .vocabulary import Expansion, load_vocabulary
 
 log = logging.getLogger(__name__)
@@ -90,10 +89,10 @@ class SearchResult:
 class Engine:
     """Search and answers over one store."""
 
-    def __init__(self, store: Store, settings: Settings, embedder: Embedder | None = None):
+    def __init__(self, store: StoreBackend, settings: Settings, embedder: Embedder | None = None):
         self.store = store
         self.settings = settings
-        self.index = VectorIndex(store, settings)
+        self.index = store.vector_index(settings)
         self._embedder = embedder
         self._reranker = _UNSET
         self._sentences = SentenceCache(lambda: self.embedder)
@@ -199,7 +198,7 @@ class Engine:
             raise QueryError(f"unknown search mode {mode!r}: use one of {', '.join(MODES)}")
         t0 = time.perf_counter()
         query, qvec, expansion = self._prepare(query, encode=mode != "bm25")
-        with self.store.snapshot():  # one consistent state while an ingest commits
+        with self.store.consistent_view():  # one consistent state while an ingest commits
             hits = self._search_vec(query, qvec, k or self.settings.top_k, filters, expansion, mode=mode)
         return SearchResult(query, tuple(hits), expansion.shown, (time.perf_counter() - t0) * 1000)
 
@@ -229,16 +228,16 @@ class Engine:
             dense += [(cid, sc) for cid, sc in self.index.search(qvec, NAMED_CANDIDATES, in_scope) if cid not in seen]
             dense.sort(key=lambda p: -p[1])
         extra = (expansion.synonyms + expansion.related) if expansion else ()
-        match = build_match(self._affordable_terms(query), extra)
+        terms = keyword_terms(self._affordable_terms(query), extra)
         n_lex = max(s.lexical_candidates, k)
         lexical: list[tuple[int, float]] = []
         dense_bm25: dict[int, float] | None = None  # None: no keyword query
-        if match and mode == "hybrid":
+        if terms and mode == "hybrid":
             # The keyword top-n and the BM25 of every vector hit, in one pass.
-            lexical, dense_bm25 = self.store.fts_rank_and_score(
-                match, n_lex, [cid for cid, _ in dense], filters, title_weight=s.title_weight)
-        elif match and mode == "bm25":
-            lexical = self.store.fts_search(match, n_lex, filters, title_weight=s.title_weight)
+            lexical, dense_bm25 = self.store.keyword_scores(
+                terms, n_lex, [cid for cid, _ in dense], filters, title_weight=s.title_weight)
+        elif terms and mode == "bm25":
+            lexical = self.store.keyword_search(terms, n_lex, filters, title_weight=s.title_weight)
         if mode == "hybrid":
             dense, lexical = self._complete_scores(dense, lexical, qvec, dense_bm25)
         cosine = dict(dense)
@@ -465,7 +464,7 @@ class Engine:
         """An extractive answer with [n] citations, or an abstention."""
         question, qvec, expansion = self._prepare(question)
         asked = intent.detect(question)
-        with self.store.snapshot():  # one consistent state while an ingest commits
+        with self.store.consistent_view():  # one consistent state while an ingest commits
             hits = self._search_vec(question, qvec, k or self.settings.top_k, filters, expansion,
                                     per_doc_limit=self._per_doc_limit(asked))
             n = self.store.passage_count()
