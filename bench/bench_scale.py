@@ -114,7 +114,7 @@ def measure(path: Path, data: dict, settings, n_queries: int, log=print) -> dict
     from search.api import Engine
     from search.embedding import OnnxEmbedder
     from search.lexical import build_match
-    from search.store import NewChunk, NewDocument, Store
+    from search.store import NewChunk, NewDocument, Store, Writer
     from search.text import content_hash
 
     store = Store.open(path, create=False)
@@ -218,22 +218,17 @@ def measure(path: Path, data: dict, settings, n_queries: int, log=print) -> dict
     # the way ingest does it (no rebuild).
     texts = data["texts"][:DOC_CHUNKS]
     vecs = data["vecs"][:DOC_CHUNKS]
-    store.acquire_write_lock()
-    try:
+    with Writer.open(store, settings, index=engine.index) as w:
         engine.index.ensure_current()
         before = engine.index._index
         t0 = time.perf_counter()
-        res = store.write_document(
+        res = w.write_document(
             NewDocument(uri=f"bench:add:{time.time()}", title="added", text="x", content_hash="a", text_hash=str(time.time())),
             [NewChunk(t, 0, len(t), content_hash(t)) for t in texts], vecs, model=MODEL, dim=384,
             chunking=settings.chunking)
-        engine.index.apply(res, vecs)
         out["add_doc_ms"] = (time.perf_counter() - t0) * 1000
         out["add_rebuilt"] = engine.index._index is not before
-        engine.index.apply(store.remove_document(res.doc_id), None)
-        engine.index.save()
-    finally:
-        store.release_write_lock()
+        w.remove_document(res.doc_id)
     log(f"  {out['n']}: search p50 {out['search_p50']:.1f} ms (encode {out['encode_p50']:.1f}, dense "
         f"{out['dense_p50']:.1f}, fts {out['fts_p50']:.1f}), ask p50 {out['ask_p50']:.1f}, recall@10 "
         f"{out['recall_at_10']:.3f}, flat {out['flat_p50']:.1f} ms, add {out['add_doc_ms']:.0f} ms")

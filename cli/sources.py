@@ -140,9 +140,9 @@ def refresh(c: Context, sources, delay, quiet) -> None:
     from ingest.fetch import FetchPolicy, Fetcher
     from ingest.pipeline import Ingestor
     from ingest.web import WebIngest
-    from search.store import Store
+    from search.store import open_store
 
-    store = Store.open(c.home, create=False)
+    store = open_store(c.home, create=False)
     web = WebIngest(Ingestor(store, c.settings), Fetcher(FetchPolicy(host_delay=delay)))
     show = not quiet and sys.stderr.isatty()
     with _bar(show, "Refreshing") as progress:
@@ -156,9 +156,9 @@ def refresh(c: Context, sources, delay, quiet) -> None:
 @friendly_errors
 def sources(c: Context, as_json) -> None:
     """List stored documents (newest first)."""
-    from search.store import Store
+    from search.store import open_store
 
-    docs = Store.open(c.home, create=False).documents()
+    docs = open_store(c.home, create=False).documents()
     if as_json:
         click.echo(json.dumps([{
             "id": d.id, "title": d.title, "uri": d.uri, "url": d.url, "site": d.site, "kind": d.kind,
@@ -180,25 +180,12 @@ def sources(c: Context, as_json) -> None:
 @friendly_errors
 def remove(c: Context, source) -> None:
     """Remove documents by id, path or URL (with their passages)."""
-    from search.store import Store
-    from search.vectors import VectorIndex
+    from search.maintenance import remove_sources
+    from search.store import open_store
 
-    store = Store.open(c.home, create=False)
-    store.acquire_write_lock()
-    index = VectorIndex(store, c.settings)
-    missing = []
-    try:
-        for s in source:
-            doc = store.find_source(s)
-            if doc is None:
-                missing.append(s)
-                continue
-            index.ensure_current()
-            index.apply(store.remove_document(doc.id), None)
-            click.echo(f"removed {doc.id}: {doc.title}")
-    finally:
-        index.save()
-        store.release_write_lock()
+    removed, missing = remove_sources(open_store(c.home, create=False), source, c.settings)
+    for doc in removed:
+        click.echo(f"removed {doc.id}: {doc.title}")
     for s in missing:
         click.echo(f"not found: {s} (see `equisearch sources` for ids)", err=True)
     if missing:

@@ -15,9 +15,9 @@ from .common import Context, friendly_errors, pass_ctx
 @friendly_errors
 def stats(c: Context, as_json) -> None:
     """Counts and what built the store."""
-    from search.store import Store
+    from search.store import open_store
 
-    store = Store.open(c.home, create=False)
+    store = open_store(c.home, create=False)
     info = store.info()
     integrity = store.integrity()
     kinds = store.kind_counts()
@@ -54,16 +54,12 @@ def rebuild(c: Context, index_only) -> None:
     an interrupted rebuild leaves the store as it was.
     """
     from ingest.pipeline import rebuild_store
-    from search.store import Store
-    from search.vectors import VectorIndex
+    from search.maintenance import rebuild_index
+    from search.store import open_store
 
-    store = Store.open(c.home, create=False)
+    store = open_store(c.home, create=False)
     if index_only:
-        store.acquire_write_lock()
-        try:
-            n = VectorIndex(store, c.settings).rebuild()
-        finally:
-            store.release_write_lock()
+        n = rebuild_index(store, c.settings)
         click.echo(f"rebuilt vector index: {n} vectors")
         return
     report = rebuild_store(store, c.settings)
@@ -84,9 +80,9 @@ def doctor(c: Context, repair, as_json) -> None:
     from stored rows (no model is loaded) and checks again.
     """
     from search import doctor as doc
-    from search.store import Store
+    from search.store import open_store
 
-    store = Store.open(c.home, create=False)
+    store = open_store(c.home, create=False)
     report = doc.repair(store) if repair else doc.diagnose(store)
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))

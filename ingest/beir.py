@@ -31,7 +31,7 @@ from search.embedding import Embedder
 from search.errors import EquisearchError
 from search.evaluate import ndcg_at_k, recall_at_k
 from search.settings import Settings
-from search.store import Store
+from search.store import StoreBackend, open_store
 from search.text import content_hash
 
 from .pipeline import Ingestor
@@ -104,13 +104,12 @@ def subset(data: BeirData, max_queries: int, extra_docs: int, seed: int = 13) ->
 
 
 def build_store(data: BeirData, home: Path, settings: Settings, embedder: Embedder | None = None,
-                progress: Callable[[int, int], None] | None = None) -> Store:
+                progress: Callable[[int, int], None] | None = None) -> StoreBackend:
     """Ingest the corpus into a store at ``home`` (batched embedding)."""
-    store = Store.open(home)
+    store = open_store(home)
     ingestor = Ingestor(store, settings, embedder)
     ingestor.check_store()
-    store.acquire_write_lock()
-    try:
+    with ingestor.writing():
         total = len(data.corpus)
         for i, (doc_id, (title, text)) in enumerate(data.corpus.items(), start=1):
             segments = [Segment(title)] if title else []
@@ -122,9 +121,6 @@ def build_store(data: BeirData, home: Path, settings: Settings, embedder: Embedd
             if progress and i % 200 == 0:
                 progress(i, total)
         ingestor.flush()
-    finally:
-        ingestor.index.save()
-        store.release_write_lock()
     return store
 
 

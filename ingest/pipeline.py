@@ -18,6 +18,7 @@ two locations is stored once, the second location kept as an alias.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import logging
@@ -33,10 +34,10 @@ import numpy as np
 from search.embedding import Embedder, SentenceTransformerEmbedder, export_onnx, load_embedder, onnx_folder, want_bf16
 from search.errors import EquisearchError, ExtractionError, StoreMismatch
 from search.settings import Settings
-from search.store import DB_NAME, NewDocument, Store
+from search.store import DB_NAME, NewDocument, StoreBackend, Writer
 from search.text import content_hash
 from search.types import KINDS
-from search.vectors import VectorIndex
+from search.store.base import VectorSearch
 
 from .chunk import chunk_document, embedding_inputs
 from .clean import clean, remove_cross_document_boilerplate
@@ -247,7 +248,7 @@ class _Pending:
 
 
 class Ingestor:
-    """Writes sources into one store. Takes the store's writer lock while working.
+    """Writes sources into one store, through its :class:`~search.store.Writer` (lock held while working).
 
     Passages of several documents are embedded together (``batch_chunks``
     at a time) because the model is several times faster on full batches
@@ -257,18 +258,21 @@ class Ingestor:
 
     def __init__(
         self,
-        store: Store,
+        store: StoreBackend,
         settings: Settings,
         embedder: Embedder | None = None,
-        index: VectorIndex | None = None,
+        index: VectorSearch | None = None,
     ):
         self.store = store
         self.settings = settings
         self._embedder = embedder
-        self.index = index or VectorIndex(store, settings)
+        #: The vector index every writer of this ingestor keeps current (one
+        #: for the ingestor's life, so a second batch need not reload it).
+        self.index = index or store.vector_index(settings)
         store.new_vector_dtype = settings.vector_dtype
         self._manifests: dict[Path, dict[str, dict]] = {}
         self._pending: list[_Pending] = []
+        self._writer: Writer | None = None
         self.batch_chunks = max(1, settings.batch_size) * 4
 
     @property
@@ -288,6 +292,25 @@ class Ingestor:
         name = self._embedder.name if self._embedder is not None else self.settings.model
         if (recorded and recorded != name) or (chunking and chunking != self.settings.chunking):
             self.store.check_compatible(name, int(self.store.get_meta("dim", "0") or 0), self.settings.chunking)
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[Writer]:
+        """The store's writer for a batch: opened here (lock taken; on exit the index
+        saved and the lock released), or the one already open when batches nest.
+
+        Documents still queued when the batch ends (it failed) are dropped:
+        nothing of them was written.
+        """
+        if self._writer is not None:
+            yield self._writer
+            return
+        with Writer.open(self.store, self.settings, index=self.index) as writer:
+            self._writer = writer
+            try:
+                yield writer
+            finally:
+                self._writer = None
+                self._pending.clear()
 
     # -- batch -----------------------------------------------------------
     def ingest_paths(
@@ -323,8 +346,7 @@ class Ingestor:
         total = len(addresses) + len(items)
         for n, address in enumerate(addresses):
             finish(n, ItemResult(address, "failed", _address_reason(address)))
-        self.store.acquire_write_lock()
-        try:
+        with self.writing():
             # Files are read and cleaned a window at a time so that furniture
             # repeated across one site's pages can be seen and removed. The
             # next window is read on a worker thread while this one is
@@ -344,10 +366,6 @@ class Ingestor:
                     self._embed_window(outcomes, finish)
             for tag, result in self.flush():
                 finish(tag, result)
-        finally:
-            self._pending.clear()
-            self.index.save()
-            self.store.release_write_lock()
         self.export_query_encoder()
         return IngestReport([results[i] for i in sorted(results)])
 
@@ -633,21 +651,21 @@ class Ingestor:
 
     def _write(self, p: "_Pending", vectors: np.ndarray) -> ItemResult:
         try:
-            result = self.store.write_document(
-                p.doc,
-                p.chunks,
-                vectors,
-                model=self.model_name,
-                dim=int(vectors.shape[1]),
-                chunking=self.settings.chunking,
-                replace_id=p.existing.id if p.existing else None,
-                aliases=p.aliases,
-            )
+            with self.writing() as writer:  # the batch's writer; one of its own outside a batch
+                result = writer.write_document(
+                    p.doc,
+                    p.chunks,
+                    vectors,
+                    model=self.model_name,
+                    dim=int(vectors.shape[1]),
+                    chunking=self.settings.chunking,
+                    replace_id=p.existing.id if p.existing else None,
+                    aliases=p.aliases,
+                )
         except StoreMismatch:
             raise
         except EquisearchError as exc:
             return ItemResult(p.source, "failed", one_line(exc))
-        self.index.apply(result, vectors)
         status = "updated" if p.existing else "added"
         return ItemResult(p.source, status, doc_id=result.doc_id, chunks=len(p.chunks), title=p.doc.title)
 
@@ -721,27 +739,29 @@ class RebuildReport:
 
 
 def rebuild_store(
-    store: Store,
+    store: StoreBackend,
     settings: Settings,
     embedder: Embedder | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> RebuildReport:
     """Re-cut and re-embed every document from its stored text with ``settings``.
 
-    Used after changing the model or chunking. Runs in ONE transaction:
-    readers keep seeing the old passages until the commit, and a crash or
-    error leaves the old store exactly as it was. Sources are not re-read, so
-    web pages that have since gone still rebuild.
+    Used after changing the model or chunking (``equisearch rebuild``). Runs
+    in ONE transaction (the store's ``replace_passages``): readers keep
+    seeing the old passages until the commit, and a crash or error leaves
+    the old store exactly as it was. Sources are not re-read, so web pages
+    that have since gone still rebuild. The model loads before the store's
+    writer lock is taken.
     """
     embedder = embedder or _ingest_embedder(settings)
-    index = VectorIndex(store, settings)
-    store.acquire_write_lock()
-    try:
+    with Writer.open(store, settings) as writer:
         docs = store.documents()
         total_chunks = 0
-        dim = embedder.dim
-        with store.transaction() as conn:
-            conn.execute("DELETE FROM chunks")
+
+        def passages():
+            # Consumed inside the rebuild's transaction: each document is
+            # embedded just before its passages are written.
+            nonlocal total_chunks
             for i, doc in enumerate(docs, start=1):
                 text = store.document_text(doc.id)
                 blocks = rows_to_blocks(text, store.document_blocks(doc.id))
@@ -753,12 +773,10 @@ def rebuild_store(
                 chunks = with_embedding_hashes(chunks, inputs)
                 vecs = embedder.encode(inputs,
                                        batch_size=settings.batch_size)
-                store.insert_chunks(conn, doc.id, chunks, vecs)
+                yield doc.id, chunks, vecs
                 total_chunks += len(chunks)
                 if progress:
                     progress(i, len(docs))
-            store.record_builder(conn, embedder.name, dim, settings.chunking)
-        index.rebuild()
-    finally:
-        store.release_write_lock()
+
+        writer.replace_passages(passages(), model=embedder.name, dim=embedder.dim, chunking=settings.chunking)
     return RebuildReport(len(docs), total_chunks, embedder.name, settings.chunking)

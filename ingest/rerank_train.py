@@ -73,7 +73,7 @@ from search.embedding import DEFAULT_MODEL, cpu_has_bf16, resolve_model
 from search.hybrid import shingles
 from search.lexical import keyword_terms, query_terms
 from search.settings import Settings
-from search.store import Store, StoreBackend
+from search.store import StoreBackend, open_store
 from search.text import content_hash, normalize, sentence_spans, words
 
 from .pipeline import Ingestor
@@ -150,13 +150,12 @@ def reuters_articles(folder: Path, limit: int) -> list[tuple[str, str, str]]:
 def build_mining_store(home: Path, sources: list[Path], reuters: Path | None, reuters_limit: int) -> StoreBackend:
     """Ingest the sources (no embedding) into a store at ``home``."""
     settings = Settings().with_(query_encoder="torch")
-    store = Store.open(home, create=True)
+    store = open_store(home, create=True)
     ing = Ingestor(store, settings, _NoVectors())
     report = ing.ingest_paths([p for p in sources if p.exists()])
     log.info("mined documents: %s", report.counts)
     if reuters is not None and reuters.exists():
-        store.acquire_write_lock()
-        try:
+        with ing.writing():
             for rid, title, text in reuters_articles(reuters, reuters_limit):
                 ex = Extracted([Segment(text)], {"title": title.title() if title.isupper() else title,
                                                  "kind": "article"})
@@ -164,9 +163,6 @@ def build_mining_store(home: Path, sources: list[Path], reuters: Path | None, re
                 if res is None and ing._pending_chunks() >= ing.batch_chunks:
                     ing.flush()
             ing.flush()
-        finally:
-            ing.index.save()
-            store.release_write_lock()
     return store
 
 
@@ -558,7 +554,7 @@ def main(argv: list[str] | None = None) -> None:
             n_passages = json.loads((home / "mined.json").read_text())["passages"]
         else:
             if (home / "mined.json").exists():
-                store = Store.open(home)
+                store = open_store(home)
             else:
                 store = build_mining_store(home, sources, DEFAULT_REUTERS, args.reuters_limit)
             plist = load_passages(store)

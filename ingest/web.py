@@ -126,16 +126,12 @@ class WebIngest:
         self.ingestor.check_store()
         urls = list(dict.fromkeys(u.strip() for u in urls if u.strip()))
         report = IngestReport()
-        self.store.acquire_write_lock()
-        try:
+        with self.ingestor.writing():
             for i, url in enumerate(urls, start=1):
                 result = self.ingest_url(url, overrides or {})
                 report.results.append(result)
                 if progress:
                     progress(result, i, len(urls))
-        finally:
-            self.ingestor.index.save()
-            self.store.release_write_lock()
         return report
 
     def ingest_url(self, url: str, overrides: dict, *, conditional: bool = False) -> ItemResult:
@@ -193,14 +189,10 @@ class WebIngest:
             docs = [d for d in docs if d.uri in wanted or str(d.id) in wanted or wanted & set(d.aliases)]
         self.ingestor.check_store()
         report = IngestReport()
-        self.store.acquire_write_lock()
-        try:
+        with self.ingestor.writing():
             for i, doc in enumerate(docs, start=1):
                 result = self.ingest_url(doc.uri, {}, conditional=True)
                 report.results.append(result)
                 if progress:
                     progress(result, i, len(docs))
-        finally:
-            self.ingestor.index.save()
-            self.store.release_write_lock()
         return report

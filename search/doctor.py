@@ -35,7 +35,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from .errors import StoreDamaged, StoreError
-from .store import SCHEMA_VERSION, VECTOR_DTYPES, StoreBackend
+from .store import SCHEMA_VERSION, VECTOR_DTYPES, StoreBackend, Writer
 
 log = logging.getLogger(__name__)
 
@@ -321,15 +321,14 @@ def repair(store: StoreBackend) -> DoctorReport:
             "or move the store aside and re-ingest; --repair only rebuilds derived indexes"
         )
     done: list[str] = []
-    store.acquire_write_lock()
-    try:
+    with Writer.open(store) as w:
         # Orphans deleted bump the generation: readers' FAISS indexes notice.
-        orphans = store.repair_derived()
+        orphans = w.repair_derived()
         done += [f"deleted {n} orphan {k}" for k, n in orphans.items() if n]
         done.append("rebuilt the FTS5 keyword index")
         blobs_ok = next((c.ok for c in before.checks if c.name == "vectors"), True)
         if blobs_ok:
-            n = store.vector_index().rebuild()
+            n = w.rebuild_index()
             done.append(f"rebuilt the FAISS index from {n} stored vectors")
         else:
             done.append("FAISS index not rebuilt: stored vectors are damaged (run `equisearch rebuild`)")
@@ -338,8 +337,6 @@ def repair(store: StoreBackend) -> DoctorReport:
             p.unlink(missing_ok=True)
         if temps:
             done.append(f"removed {len(temps)} temporary file(s)")
-    finally:
-        store.release_write_lock()
     log.info("doctor repair: %s", "; ".join(done))
     after = diagnose(store)
     return DoctorReport(after.store, after.checks, after.counts, tuple(done))

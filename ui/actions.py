@@ -173,26 +173,18 @@ def remove_source(home: str | os.PathLike, doc_id: int) -> str:
     Reading-list items that point at it keep their citation (search/lists.py).
     """
     from search.errors import StoreError
-    from search.store import Store
-    from search.vectors import VectorIndex
+    from search.maintenance import remove_sources
+    from search.store import open_store
 
     if not _WRITE_LOCK.acquire(blocking=False):
         raise StoreLocked("another upload or removal is running on this server: wait for it and try again")
     try:
-        store = Store.open(home, create=False)
+        store = open_store(home, create=False)
         try:
-            doc = store.get_document(int(doc_id))
-            if doc is None:
+            removed, _missing = remove_sources(store, [int(doc_id)])
+            if not removed:
                 raise StoreError(f"source {doc_id} is no longer in the store (removed elsewhere?)")
-            store.acquire_write_lock()
-            index = VectorIndex(store)
-            try:
-                index.ensure_current()
-                index.apply(store.remove_document(doc.id), None)
-            finally:
-                index.save()
-                store.release_write_lock()
-            return doc.title
+            return removed[0].title
         finally:
             store.close()
     finally:

@@ -2,9 +2,10 @@
 
 ::
 
-    from search.store import Store, open_store
+    from search.store import Store, Writer, open_store
     store = open_store("data")                 # the SQLite backend
-    store.find_source("3")
+    with Writer.open(store, settings) as w:    # lock, index kept current, saved on exit
+        w.remove_document(doc_id)
 
 Modules, one concept each:
 
@@ -17,7 +18,8 @@ Modules, one concept each:
 - ``documents.py``: documents, passages, aliases, vector blobs, filters;
 - ``lexical.py``: FTS5 BM25 ranking and term counts;
 - ``lists.py``: the reading-list tables and their queries;
-- ``health.py``: what ``equisearch doctor`` measures, and its repair.
+- ``health.py``: what ``equisearch doctor`` measures, and its repair;
+- ``writer.py``: :class:`Writer`.
 """
 from __future__ import annotations
 
@@ -35,10 +37,11 @@ from .base import (
 from .lists import LISTS_SCHEMA
 from .schema import DB_NAME, MIGRATIONS, SCHEMA_VERSION, mismatch
 from .sqlite import Store
+from .writer import Writer
 
 __all__ = [
     "DB_NAME", "DEFAULT_VECTOR_DTYPE", "LISTS_SCHEMA", "MIGRATIONS", "SCHEMA_VERSION", "VECTOR_DTYPES",
-    "NewChunk", "NewDocument", "Store", "StoreBackend", "VectorSearch", "WriteResult", "mismatch",
+    "NewChunk", "NewDocument", "Store", "StoreBackend", "VectorSearch", "WriteResult", "Writer", "mismatch",
     "open_store",
 ]
 
