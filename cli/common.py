@@ -32,18 +32,16 @@ class Context:
     def home(self) -> Path:
         return self.settings.home_path
 
+    @property
+    def asked_model(self) -> str | None:
+        """The model named by --model or EQUISEARCH_MODEL; None when the store's own is wanted."""
+        return self.settings.model if self.model_given else None
+
     def engine(self):
         from search.api import Engine
-        from search.errors import StoreMismatch
 
-        engine = Engine.open(self.home, self.settings)
-        recorded = engine.store.get_meta("model")
-        if self.model_given and recorded and recorded != self.settings.model:
-            raise StoreMismatch(
-                f"store {self.home} was built with model {recorded!r}, not {self.settings.model!r}: "
-                "drop --model to use the store's model, or run `equisearch rebuild` with the new one"
-            )
-        return engine
+        # Engine.open refuses a store built by another model than the one asked for.
+        return Engine.open(self.home, self.settings, model=self.asked_model)
 
 
 def friendly_errors(func):

@@ -53,7 +53,9 @@ def ui(c: Context, port, host) -> None:
         raise click.ClickException("the browser UI (package ui) is not installed: reinstall equisearch")
     app = Path(spec.origin).resolve()
     env = {**os.environ, "EQUISEARCH_HOME": str(c.home)}
-    if c.settings.model:
+    if c.model_given:
+        # Only a model the user named: the UI then refuses a store built by
+        # another one, as the CLI does; otherwise it searches with the store's.
         env.setdefault("EQUISEARCH_MODEL", c.settings.model)
     shown = f"[{host}]" if ":" in host else host
     click.echo(f"equisearch UI: http://{shown}:{port}  (store {c.home}; open it in a browser, Ctrl+C stops it)")

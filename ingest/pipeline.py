@@ -286,12 +286,14 @@ class Ingestor:
         return getattr(self.embedder, "name", self.settings.model)
 
     def check_store(self) -> None:
-        """Refuse early (before any parsing) when the store was built differently."""
-        recorded = self.store.get_meta("model") or ""
-        chunking = self.store.get_meta("chunking") or ""
+        """Refuse early (before any parsing) when the store was built differently.
+
+        The store's one compatibility check, on the model and chunking: the
+        dimension is known only once the model loads, and every write checks
+        all three again.
+        """
         name = self._embedder.name if self._embedder is not None else self.settings.model
-        if (recorded and recorded != name) or (chunking and chunking != self.settings.chunking):
-            self.store.check_compatible(name, int(self.store.get_meta("dim", "0") or 0), self.settings.chunking)
+        self.store.check_compatible(name, chunking=self.settings.chunking)
 
     @contextlib.contextmanager
     def writing(self) -> Iterator[Writer]:

@@ -32,7 +32,7 @@ from .errors import EquisearchError, QueryError
 from .hybrid import Candidate, convex_fusion, diversify, reciprocal_rank_fusion
 from .lexical import keyword_terms, query_terms
 from .settings import Settings
-from .store import Store, StoreBackend
+from .store import StoreBackend, open_store
 from .types import Answer, Citation, Filters, Hit
 from .vocabulary import Expansion, load_vocabulary
 
@@ -105,11 +105,26 @@ class Engine:
         *,
         embedder: Embedder | None = None,
         create: bool = False,
+        model: str | None = None,
     ) -> "Engine":
-        """Open the store at ``home`` (default: ``settings.home_path``)."""
+        """Open the store at ``home`` (default: ``settings.home_path``) for every edge alike.
+
+        ``model`` is the model the user asked for by name (the CLI's
+        ``--model``, ``EQUISEARCH_MODEL``); queries are always encoded by the
+        model that built the store, so asking for another one raises
+        :class:`~search.errors.StoreMismatch` (the store's one compatibility
+        check) rather than searching with vectors of the wrong model. None
+        (the default): search with the store's own model.
+        """
         settings = settings or Settings.from_env()
         path = Path(home) if home is not None else settings.home_path
-        return cls(Store.open(path, create=create), settings, embedder)
+        store = open_store(path, create=create)
+        try:
+            store.check_compatible(model)
+        except BaseException:
+            store.close()
+            raise
+        return cls(store, settings, embedder)
 
     @property
     def reranker(self):

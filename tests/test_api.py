@@ -183,3 +183,15 @@ def test_answer_sentences_are_encoded_once(engine):
     texts = ["Pupils attend more.", "A second sentence here."]
     assert np.allclose(cache.encode(texts), emb.encode(texts))
     assert first.sentences or first.abstained
+
+
+def test_engine_open_checks_the_model_asked_for(engine):
+    """The one compatibility check, for every edge: a model named by the user must
+    be the store's; without one the engine searches with the store's own."""
+    from search.errors import StoreMismatch
+
+    home, settings = engine.store.path, engine.settings
+    with pytest.raises(StoreMismatch, match="model 'fake-hash-64' \\(asked for 'another-model'\\).*equisearch rebuild"):
+        Engine.open(home, settings, model="another-model")
+    Engine.open(home, settings, model="fake-hash-64").close()
+    Engine.open(home, settings).close()

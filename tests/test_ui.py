@@ -164,6 +164,22 @@ def test_missing_store_is_a_friendly_message(tmp_path, monkeypatch):
     assert "Traceback" not in at.error[0].value
 
 
+def test_a_model_the_store_was_not_built_with_is_refused_as_on_the_command_line(ui_store_copy, monkeypatch):
+    """`equisearch --model X ui` passes X on; the UI and the CLI refuse it with one message."""
+    from click.testing import CliRunner
+
+    from cli.app import main
+    from ui.common import md
+
+    home = ui_store_copy  # a store path of its own: no engine cached for it yet
+    cli = CliRunner().invoke(main, ["--store", str(home), "--model", "another-model", "search", "pupils"])
+    assert cli.exit_code == 1 and cli.output.startswith("Error: store ")
+    message = cli.output.strip().removeprefix("Error: ")
+    monkeypatch.setenv("EQUISEARCH_MODEL", "another-model")
+    at = open_app(home, monkeypatch)
+    assert at.error and at.error[0].value == f"The store could not be opened: {md(message)}"
+
+
 def test_corrupt_store_is_a_friendly_message(tmp_path, monkeypatch):
     home = tmp_path / "bad"
     home.mkdir()

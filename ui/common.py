@@ -12,6 +12,7 @@ from __future__ import annotations
 import html
 import logging
 import mimetypes
+import os
 import re
 from functools import wraps
 from pathlib import Path
@@ -54,15 +55,15 @@ def get_engine(home: str):
     is no store yet (not cached, so the next run tries again).
     """
     from search.api import Engine
-    from search.store import Store
 
     s = Settings.from_env(home=home)
-    store = Store.open(s.home_path, create=False)
     # No embedder passed: the engine encodes queries with the store's ONNX
     # export (no torch import: the first answer comes seconds sooner) and
     # falls back to sentence-transformers itself. Only "Add sources" loads
-    # the torch model (get_embedder), when it ingests.
-    return Engine(store, s)
+    # the torch model (get_embedder), when it ingests. A model named in
+    # EQUISEARCH_MODEL (`equisearch --model X ui`) must be the store's, as
+    # on the command line: Engine.open checks.
+    return Engine.open(s.home_path, s, model=os.environ.get("EQUISEARCH_MODEL") or None)
 
 
 def engine_or_stop():
