@@ -1,7 +1,11 @@
 """The SQLite store: round trip, FTS kept in step, refusal to mix models."""
 from __future__ import annotations
 
+import io
+import re
 import sqlite3
+import tokenize
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -253,3 +257,59 @@ def test_schema_3_store_gains_pipeline_versions(tmp_path):
     assert (block.segment.page, block.segment.kind, block.segment.label) == (3, "", "")
     store.record_extraction(doc.id, "h2", "4")
     assert store.find_document("/a.pdf").pipeline_version == "4" and store.generation() == 7
+
+
+# -- the store layer's boundary ----------------------------------------------------
+#: (file, what) pairs allowed to break the rule below, each with its reason.
+#: bench/ and tests/ are not checked: they build and break stores on purpose.
+SQL_EXCEPTIONS: dict[tuple[str, str], str] = {}
+
+_CODE_RULES = {
+    "sqlite3": re.compile(r"\bsqlite3\b"),
+    "execute": re.compile(r"\.execute(many|script)?\s*\("),
+    "conn": re.compile(r"\.conn\b"),
+    "transaction": re.compile(r"\.(transaction|snapshot)\s*\("),
+}
+_SQL_STRING = re.compile(r"^\s*(SELECT|INSERT|UPDATE|DELETE|CREATE|DROP|ALTER|PRAGMA|BEGIN|COMMIT|ROLLBACK|WITH)\b")
+
+
+def _findings(path: Path) -> set[str]:
+    """Which rules ``path`` breaks: code outside strings and comments, SQL at the start of a string."""
+    found, code = set(), []
+    for tok in tokenize.generate_tokens(io.StringIO(path.read_text(encoding="utf-8")).readline):
+        if tok.type == tokenize.STRING:
+            body = re.sub(r"^[a-zA-Z]*('''|\"\"\"|'|\")", "", tok.string)
+            if _SQL_STRING.match(body):
+                found.add("sql")
+        elif tok.type != tokenize.COMMENT:
+            code.append(tok.string)
+    text = " ".join(code).replace(" . ", ".").replace(" (", "(")
+    found |= {name for name, rule in _CODE_RULES.items() if rule.search(text)}
+    return found
+
+
+def test_no_sql_outside_the_store_package():
+    """Connections, transactions and SQL live in search/store/ only (issue 15), so
+    a second backend implements search.store.base.StoreBackend and nothing else."""
+    root = Path(__file__).resolve().parent.parent
+    store_pkg = root / "search" / "store"
+    broken = {}
+    for top in ("search", "ingest", "cli", "ui"):
+        for path in sorted((root / top).rglob("*.py")):
+            if store_pkg in path.parents:
+                continue
+            rel = str(path.relative_to(root))
+            bad = {what for what in _findings(path) if (rel, what) not in SQL_EXCEPTIONS}
+            if bad:
+                broken[rel] = sorted(bad)
+    assert not broken, f"SQL outside search/store/ (add a store method that says what it means): {broken}"
+
+
+def test_the_boundary_check_sees_sql():
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        sample = Path(tmp) / "x.py"
+        sample.write_text('rows = store.conn.execute("SELECT 1")\n# store.transaction() in a comment\n'
+                          'doc = "Say SELECT in prose"\n')
+        assert _findings(sample) == {"conn", "execute", "sql"}
