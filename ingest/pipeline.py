@@ -34,10 +34,9 @@ import numpy as np
 from search.embedding import Embedder, SentenceTransformerEmbedder, export_onnx, load_embedder, onnx_folder, want_bf16
 from search.errors import EquisearchError, ExtractionError, StoreMismatch
 from search.settings import Settings
-from search.store import DB_NAME, NewDocument, StoreBackend, Writer
+from search.store import DB_NAME, NewDocument, StoreBackend, VectorSearch, Writer
 from search.text import content_hash
 from search.types import KINDS
-from search.store.base import VectorSearch
 
 from .chunk import chunk_document, embedding_inputs
 from .clean import clean, remove_cross_document_boilerplate

@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING
 from datetime import datetime, timezone
 
 from .errors import ListError, ListNotFound
-from .types import Citation, now_iso
+from .types import Citation
 
 if TYPE_CHECKING:  # the CLI imports this module for its format names: keep numpy out
     from .store import StoreBackend

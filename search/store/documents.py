@@ -9,7 +9,6 @@ below SQLite's bound-parameter limit.
 from __future__ import annotations
 
 import json
-import logging
 import sqlite3
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
@@ -19,8 +18,6 @@ import numpy as np
 from ..types import Chunk, Document, Filters, now_iso
 from .base import NewChunk, NewDocument, WriteResult
 from .damage import reports_damage
-
-log = logging.getLogger(__name__)
 
 _DOC_COLUMNS = (
     "d.id, d.uri, d.title, d.site, d.kind, d.date, d.author, d.url, d.language, d.tags, "

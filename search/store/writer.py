@@ -18,12 +18,9 @@ passages, not on entry: an ingest that finds nothing new then never loads
 """
 from __future__ import annotations
 
-import logging
 from typing import Iterable, Sequence
 
 from .base import NewChunk, NewDocument, StoreBackend, VectorSearch, WriteResult
-
-log = logging.getLogger(__name__)
 
 
 class Writer:
