@@ -30,7 +30,9 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from search.embedding import Embedder, SentenceTransformerEmbedder, export_onnx, load_embedder, onnx_folder, want_bf16
+from search.cpu import want_bf16
+from search.embedding import Embedder, SentenceTransformerEmbedder, load_embedder
+from search.onnx import export_onnx, onnx_folder
 from search.errors import EquisearchError, ExtractionError, StoreMismatch
 from search.settings import Settings
 from search.store import DB_NAME, NewDocument, Store
