@@ -13,10 +13,17 @@ checks the UI needs) and a hard size cap. trafilatura still does the text
 extraction (:mod:`ingest.extract`).
 
 Discovery helpers turn a sitemap, an RSS/Atom feed, a site to crawl or a file
-of URLs into a list of page URLs.
+of URLs into a list of page URLs, always from a body this module fetched
+(trafilatura's and feedparser's own downloads would bypass the checks above).
+Feeds are read by feedparser (RSS 0.9x/1.0/2.0 and Atom, broken XML, HTML
+entities, xml:base, guid permalinks). Sitemaps stay hand-parsed: trafilatura's
+parser for a fetched body tells a child sitemap from a page by its URL ending
+in ``.xml``, and drops other-domain or whitespace-padded ``<loc>`` entries.
 """
 from __future__ import annotations
 
+import codecs
+import io
 import ipaddress
 import logging
 import re
@@ -354,45 +361,38 @@ def _advice(code: int) -> str:
 
 # -- discovery -------------------------------------------------------------------
 def parse_sitemap(xml_bytes: bytes) -> tuple[list[str], list[str]]:
-    """(page URLs, child sitemap URLs) from a sitemap or sitemap index."""
+    """(page URLs, child sitemap URLs) from a sitemap or sitemap index.
+
+    Only each entry's own ``<loc>`` counts, not an image or video
+    extension's (``<image:loc>`` is a picture, not a page to ingest).
+    """
     if xml_bytes[:2] == b"\x1f\x8b":
         xml_bytes = _gunzip(xml_bytes, 50 * 1024 * 1024, "sitemap")
     try:
-        root = ET.fromstring(xml_bytes)
+        root = ET.fromstring(xml_bytes.removeprefix(codecs.BOM_UTF8).lstrip())
     except ET.ParseError as exc:
         raise ExtractionError(f"not a valid sitemap ({exc}): check the sitemap URL") from exc
-    pages, children = [], []
-    for el in root.iter():
-        if el.tag.endswith("loc") and el.text:
-            parent_is_index = root.tag.endswith("sitemapindex")
-            (children if parent_is_index else pages).append(el.text.strip())
-    return pages, children
+    ns = root.tag[: root.tag.index("}") + 1] if root.tag.startswith("{") else ""
+    locs = [el.text.strip() for entry in root for el in entry
+            if el.tag in (f"{ns}loc", "loc") and el.text and el.text.strip()]
+    return ([], locs) if root.tag.endswith("sitemapindex") else (locs, [])
 
 
-def parse_feed(xml_bytes: bytes) -> list[str]:
-    """Entry links from an RSS 2.0 or Atom feed, in feed order."""
-    try:
-        root = ET.fromstring(xml_bytes)
-    except ET.ParseError as exc:
-        raise ExtractionError(f"not a valid RSS/Atom feed ({exc}): check the feed URL") from exc
-    links = []
-    for item in root.iter():
-        tag = item.tag.rsplit("}", 1)[-1]
-        if tag == "item":  # RSS
-            link = next((c.text for c in item if c.tag.rsplit("}", 1)[-1] == "link" and c.text), None)
-            if link:
-                links.append(link.strip())
-        elif tag == "entry":  # Atom
-            best = None
-            for c in item:
-                if c.tag.rsplit("}", 1)[-1] == "link" and c.get("href"):
-                    if c.get("rel", "alternate") == "alternate":
-                        best = c.get("href")
-                        break
-                    best = best or c.get("href")
-            if best:
-                links.append(best.strip())
-    return links
+def parse_feed(xml_bytes: bytes, base_url: str = "") -> list[str]:
+    """Entry links of an RSS (0.9x, 1.0, 2.0) or Atom feed, in feed order,
+    made absolute against ``base_url`` (the feed's own URL).
+
+    feedparser reads the body we fetched (never a URL: it is handed a
+    stream, so it also never opens a file a body happens to name).
+    """
+    import feedparser
+
+    parsed = feedparser.parse(io.BytesIO(xml_bytes), resolve_relative_uris=False, sanitize_html=False)
+    if not parsed.get("version") and not parsed.entries:
+        reason = parsed.get("bozo_exception") or "no RSS or Atom elements"
+        raise ExtractionError(f"not a valid RSS/Atom feed ({reason}): check the feed URL")
+    links = [str(e.get("link") or "").strip() for e in parsed.entries]
+    return [urllib.parse.urljoin(base_url, link) if base_url else link for link in links if link]
 
 
 class _LinkParser(HTMLParser):
