@@ -65,7 +65,8 @@ def main() -> None:
     if missing:
         sys.exit(f"missing {missing}: ../shared/data/edu is needed")
 
-    from search.embedding import cpu_has_bf16, load_embedder
+    from search.cpu import cpu_has_bf16
+    from search.embedding import load_embedder
     from search.settings import Settings
 
     fp32 = load_embedder()

@@ -55,7 +55,8 @@ def main() -> None:
     from ingest.beir import build_store, load_beir, subset
     from ingest.pipeline import _ingest_embedder
     from search.api import Engine
-    from search.embedding import OnnxEmbedder, export_onnx, resolve_model
+    from search.models import resolve_model
+    from search.onnx import OnnxEmbedder, export_onnx
     from search.evaluate import ndcg_at_k
     from search.settings import Settings
 

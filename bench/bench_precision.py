@@ -73,7 +73,8 @@ def main() -> None:
         sys.exit(f"{SCIFACT} not found")
 
     from ingest.beir import run_beir
-    from search.embedding import cpu_has_bf16, load_embedder
+    from search.cpu import cpu_has_bf16
+    from search.embedding import load_embedder
     from search.settings import Settings
 
     fp32 = Cached(load_embedder())

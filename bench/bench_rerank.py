@@ -206,7 +206,7 @@ def main() -> None:
     if args.arguana_queries and len(full_arguana) > args.arguana_queries:
         data["arguana"] = random.Random(13).sample(full_arguana, args.arguana_queries)
 
-    from search.embedding import OnnxEmbedder
+    from search.onnx import OnnxEmbedder
     from search.rerank import BUNDLED_DIR, OnnxReranker, SentenceReranker
 
     folder = Path(args.model_dir) if args.model_dir else BUNDLED_DIR

@@ -42,7 +42,7 @@ def _ms(f, *a, **kw):
 
 def onnx_dir(work: Path) -> Path:
     """The exported query encoder, made once and copied into each store."""
-    from search.embedding import ONNX_DIR, export_onnx
+    from search.onnx import ONNX_DIR, export_onnx
 
     src = work / "encoder"
     if not (src / ONNX_DIR / "model.onnx").exists():
@@ -53,7 +53,7 @@ def onnx_dir(work: Path) -> Path:
 
 def build_store(path: Path, n: int, data: dict, settings, log=print) -> dict:
     """Write n chunks (reuse scheme) into a fresh store and build its index."""
-    from search.embedding import ONNX_DIR
+    from search.onnx import ONNX_DIR
     from search.store import Store, now_iso
     from search.text import content_hash
     from search.vectors import VectorIndex
@@ -112,7 +112,7 @@ def measure(path: Path, data: dict, settings, n_queries: int, log=print) -> dict
     import faiss
 
     from search.api import Engine
-    from search.embedding import OnnxEmbedder
+    from search.onnx import OnnxEmbedder
     from search.lexical import build_match
     from search.store import NewChunk, NewDocument, Store, Writer
     from search.text import content_hash
@@ -240,7 +240,7 @@ def rss_child(path: str, n_queries: int) -> None:
     """In a fresh process: open the store, search, report RSS and its parts (JSON)."""
     from bench.scale_data import prepare
     from search.api import Engine
-    from search.embedding import OnnxEmbedder
+    from search.onnx import OnnxEmbedder
     from search.settings import Settings
 
     queries = json.loads((Path(path) / "bench-queries.json").read_text())
@@ -351,7 +351,7 @@ def main() -> None:
 def ivf_recall_on_real(data: dict, settings) -> dict:
     import faiss
 
-    from search.embedding import OnnxEmbedder
+    from search.onnx import OnnxEmbedder
     from search.vectors import auto_nprobe, ivf_lists
 
     vecs = np.ascontiguousarray(data["vecs"], dtype=np.float32)

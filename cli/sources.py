@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from search.errors import EquisearchError
+from ingest.sources import FILES, Progress, SourceRequest, add_sources
 
 from .common import Context, friendly_errors, pass_ctx
 
@@ -44,48 +44,19 @@ def ingest(c: Context, paths, sitemaps, feeds, crawls, max_pages, url_files, kin
     nothing on re-ingest. Exit code 1 when any source failed; the others are
     stored all the same.
     """
-    from ingest.pipeline import IngestReport, Ingestor, one_line
-    from search.store import Store
+    from ingest.fetch import FetchPolicy
 
     if not (paths or sitemaps or feeds or crawls or url_files):
         raise click.UsageError("give at least one PATH or URL, or --sitemap/--feed/--crawl/--from-file")
-    overrides = {k: v for k, v in {"kind": kind, "site": site, "title": title, "url": url}.items() if v}
-    if tags:
-        overrides["tags"] = list(tags)
-    store = Store.open(c.home)
-    ingestor = Ingestor(store, c.settings)
-    urls = [p for p in paths if p.startswith(("http://", "https://"))]
-    local = [p for p in paths if p not in urls]
-    report = IngestReport()
+    overrides = {"kind": kind, "site": site, "title": title, "url": url, "tags": list(tags)}
+    request = SourceRequest(
+        paths=tuple(paths), sitemaps=tuple(sitemaps), feeds=tuple(feeds), crawls=tuple(crawls),
+        max_pages=max_pages, overrides=overrides,
+        url_files=tuple((f, Path(f).read_text(encoding="utf-8", errors="replace")) for f in url_files),
+    )
+    policy = FetchPolicy(host_delay=delay, timeout=timeout, respect_robots=not ignore_robots)
     show = not quiet and sys.stderr.isatty()
-    if local:
-        with _bar(show, "Files") as progress:
-            report.results += ingestor.ingest_paths(local, overrides=overrides, progress=progress).results
-    if urls or sitemaps or feeds or crawls or url_files:
-        from ingest.fetch import FetchPolicy, Fetcher, read_url_list
-        from ingest.pipeline import ItemResult
-        from ingest.web import WebIngest
-
-        web = WebIngest(ingestor, Fetcher(FetchPolicy(host_delay=delay, timeout=timeout,
-                                                     respect_robots=not ignore_robots)))
-        for f in url_files:
-            good, bad = read_url_list(Path(f).read_text(encoding="utf-8", errors="replace"))
-            urls += good
-            report.results += [ItemResult(f"{f}:{n}", "failed", f"not a valid http(s) URL: {line[:80]!r}")
-                               for n, line in bad]
-        for label, finder, sources in (("sitemap", web.sitemap_urls, sitemaps), ("feed", web.feed_urls, feeds),
-                                       ("crawl", lambda u: web.crawl_urls(u, max_pages), crawls)):
-            for src in sources:
-                try:
-                    found = finder(src)
-                except EquisearchError as exc:
-                    report.results.append(ItemResult(src, "failed", one_line(exc, src)))
-                    continue
-                if not quiet:
-                    click.echo(f"{label} {src}: {len(found)} pages", err=True)
-                urls += found
-        with _bar(show, "Web pages") as progress:
-            report.results += web.ingest_urls(urls, overrides=overrides, progress=progress).results
+    report = add_sources(c.home, c.settings, request, policy=policy, progress=_CliProgress(show, quiet))
     _print_summary(report, c.home, show)
 
 
@@ -108,6 +79,21 @@ def _print_summary(report, home, already_shown: bool) -> None:
     )
     if report.failed:
         sys.exit(1)
+
+
+class _CliProgress(Progress):
+    """A bar per stage on a terminal; "sitemap URL: N pages" unless --quiet."""
+
+    def __init__(self, show: bool, quiet: bool):
+        super().__init__()
+        self.show, self.quiet = show, quiet
+
+    def stage(self, name: str):
+        return _bar(self.show, "Files" if name == FILES else "Web pages")
+
+    def found(self, how: str, source: str, pages: list[str]) -> None:
+        if not self.quiet:
+            click.echo(f"{how} {source}: {len(pages)} pages", err=True)
 
 
 @contextlib.contextmanager

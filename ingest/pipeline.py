@@ -1,5 +1,10 @@
 """Source -> extract -> clean -> chunk -> embed -> store, one source at a time.
 
+Which files a batch reads is :mod:`ingest.discover`'s; reading them a window
+at a time on a worker thread is :mod:`ingest.windows`'s; this module turns
+what was read into documents, embeds their passages in full batches and
+writes them.
+
 Each source is written in its own transaction, so a failure (bad file, model
 error, full disk) leaves every other source as it was: the failure is recorded
 with a one-line reason and the batch goes on. The caller (CLI, UI) decides
@@ -23,25 +28,27 @@ import datetime as _dt
 import json
 import logging
 import os
-import re
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable
 
 import numpy as np
 
-from search.embedding import Embedder, SentenceTransformerEmbedder, export_onnx, load_embedder, onnx_folder, want_bf16
+from search.cpu import want_bf16
+from search.embedding import Embedder, SentenceTransformerEmbedder, load_embedder
 from search.errors import EquisearchError, ExtractionError, StoreMismatch
+from search.onnx import export_onnx, onnx_folder
 from search.settings import Settings
-from search.store import DB_NAME, NewDocument, StoreBackend, VectorSearch, Writer
+from search.store import NewDocument, StoreBackend, VectorSearch, Writer
 from search.text import content_hash
 from search.types import KINDS
 
 from .chunk import chunk_document, embedding_inputs
-from .clean import clean, remove_cross_document_boilerplate
+from .clean import clean
+from .discover import META_FIELDS, Manifests, address_reason, discover, is_address
 from .extract import SUPPORTED_SUFFIXES, extract_file
 from .segments import Extracted, assemble, blocks_to_rows, rows_to_blocks
+from .windows import Loaded, read_ahead, remove_site_furniture
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +59,6 @@ log = logging.getLogger(__name__)
 #: from page 1's largest type. 5: HTML menus of links dropped, the <hgroup>
 #: subtitle kept, "read more" teasers recognised in eight languages.
 PIPELINE_VERSION = "5"
-
-#: Per-folder metadata file: {"documents": [{"file": ..., "title": ..., ...}]}.
-MANIFEST_NAME = "manifest.json"
-_META_FIELDS = ("title", "site", "kind", "date", "author", "url", "language", "tags")
 
 Progress = Callable[["ItemResult", int, int], None]
 
@@ -106,132 +109,6 @@ def _normalise_date(value) -> str:
     return str(value).strip()[:10]
 
 
-def discover(paths: Iterable[str | os.PathLike]) -> Iterator[tuple[Path, bool]]:
-    """Yield (file, explicit) for each path; folders are walked recursively.
-
-    ``explicit`` is true for files named directly (an unsupported type is then
-    an error, not a skip). Symlinked folders are not followed (no loops);
-    hidden files and folders are ignored.
-    """
-    for raw in paths:
-        p = Path(raw).expanduser()
-        if p.is_dir():
-            # A folder that cannot be listed is yielded as an explicit item so
-            # the batch reports it (os.walk would skip it silently).
-            unreadable: list[OSError] = []
-            readable_files = 0
-            for root, dirs, files in os.walk(p, followlinks=False, onerror=unreadable.append):
-                while unreadable:
-                    yield Path(unreadable.pop(0).filename), True
-                if DB_NAME in files:
-                    # An equisearch store inside the folder: never index it.
-                    dirs[:] = []
-                    continue
-                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-                skip = manifest_excludes(Path(root)) if MANIFEST_NAME in files else set()
-                for name in sorted(files):
-                    if name.startswith(".") or name == MANIFEST_NAME or name in skip:
-                        continue
-                    readable_files += Path(name).suffix.lower() in SUPPORTED_SUFFIXES
-                    yield Path(root) / name, False
-            for err in unreadable:
-                yield Path(err.filename), True
-            if not readable_files and not any(Path(e.filename) == p for e in unreadable):
-                # A readable folder with nothing to read: say so rather than "0 added".
-                yield p, True
-        else:
-            yield p, True
-
-
-#: A URL-like argument: "scheme://..." (``ingest_paths`` takes files and folders only).
-_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
-
-
-def _address_reason(address: str) -> str:
-    if address.lower().startswith(("http://", "https://")):
-        return "a web address, not a file: ingest it with `equisearch ingest URL` (WebIngest in Python)"
-    scheme = address.split(":", 1)[0]
-    return f"only http(s) URLs are supported, not {scheme}://: download the file and ingest it from disk"
-
-
-def _read_manifest(folder: Path) -> dict:
-    path = folder / MANIFEST_NAME
-    if not path.is_file():
-        return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return data if isinstance(data, dict) else {}
-    except (OSError, ValueError) as exc:
-        log.warning("ignoring unreadable manifest %s: %s", path, exc)
-        return {}
-
-
-def load_manifest(folder: Path) -> dict[str, dict]:
-    """Metadata per file name from ``folder/manifest.json`` (empty if none)."""
-    docs = _read_manifest(folder).get("documents", [])
-    return {d["file"]: d for d in docs if isinstance(d, dict) and "file" in d} if isinstance(docs, list) else {}
-
-
-def manifest_excludes(folder: Path) -> set[str]:
-    """File names ``folder/manifest.json`` lists under ``"exclude"``: files a
-    folder walk never ingests (a README or SOURCES.md beside the documents)."""
-    names = _read_manifest(folder).get("exclude", [])
-    return {str(n) for n in names} if isinstance(names, list) else set()
-
-
-#: Files read and cleaned together before embedding (bounds memory).
-WINDOW = 200
-#: The first window is smaller: reading it is the one wait nothing
-#: overlaps (42 PDF/HTML files took 6 s to parse before the model started),
-#: so the model starts after 16 files and each next window doubles up to
-#: WINDOW. 16 pages are still enough to see a site's navigation repeat.
-FIRST_WINDOW = 16
-
-
-def _windows(n: int) -> list[tuple[int, int]]:
-    """(start, end) of each window over ``n`` files: FIRST_WINDOW, doubling up to WINDOW."""
-    out, start, size = [], 0, min(FIRST_WINDOW, WINDOW)
-    while start < n:
-        out.append((start, min(n, start + size)))
-        start += size
-        size = min(WINDOW, size * 2)
-    return out
-
-
-@dataclass
-class _Loaded:
-    """A file read, extracted and cleaned, waiting for the site-furniture pass."""
-
-    tag: object
-    source: str
-    uri: str
-    chash: str
-    extracted: Extracted
-    meta: dict
-    existing: object
-    site_key: str
-
-
-def _remove_site_furniture(loaded: list[_Loaded]) -> list[_Loaded]:
-    """Drop short paragraphs repeated across most pages of one site (or folder)."""
-    groups: dict[str, list[int]] = {}
-    for i, item in enumerate(loaded):
-        groups.setdefault(item.site_key, []).append(i)
-    out = list(loaded)
-    for members in groups.values():
-        if len(members) < 3:
-            continue
-        docs = [Extracted(loaded[i].extracted.segments, {"site": "s"}) for i in members]
-        # Navigation repeats on (nearly) every page; real content shared by a
-        # few documents must survive: require half the site's pages.
-        cleaned = remove_cross_document_boilerplate(docs, min_docs=max(3, (len(members) + 1) // 2))
-        for i, doc in zip(members, cleaned):
-            if doc.segments:
-                item = loaded[i]
-                out[i] = replace(item, extracted=Extracted(doc.segments, item.extracted.meta))
-    return out
-
-
 @dataclass
 class _Pending:
     """A prepared document waiting for its passages to be embedded."""
@@ -269,7 +146,7 @@ class Ingestor:
         #: for the ingestor's life, so a second batch need not reload it).
         self.index = index or store.vector_index(settings)
         store.new_vector_dtype = settings.vector_dtype
-        self._manifests: dict[Path, dict[str, dict]] = {}
+        self._manifests = Manifests()
         self._pending: list[_Pending] = []
         self._writer: Writer | None = None
         self.batch_chunks = max(1, settings.batch_size) * 4
@@ -330,7 +207,7 @@ class Ingestor:
         paths = [str(p) for p in paths]
         # "ftp://host/x.pdf" is no local path (Path would collapse it to
         # "ftp:/host/x.pdf" and report "no such file").
-        addresses = [p for p in paths if _SCHEME.match(p)]
+        addresses = [p for p in paths if is_address(p)]
         items = list(discover(p for p in paths if p not in addresses))
         results: dict[int, ItemResult] = {}
         done = 0
@@ -346,25 +223,15 @@ class Ingestor:
 
         total = len(addresses) + len(items)
         for n, address in enumerate(addresses):
-            finish(n, ItemResult(address, "failed", _address_reason(address)))
+            finish(n, ItemResult(address, "failed", address_reason(address)))
         with self.writing():
             # Files are read and cleaned a window at a time so that furniture
             # repeated across one site's pages can be seen and removed. The
             # next window is read on a worker thread while this one is
             # embedded: parsing (pypdf, trafilatura) overlaps the model.
-            def load_window(window: tuple[int, int]) -> list:
-                start, end = window
-                # Tags number every input: refused addresses first, then files.
-                return [(i, self._load_file(path, explicit, overrides or {}, tag=i))
-                        for i, (path, explicit) in enumerate(items[start:end], start=start + len(addresses))]
-
-            windows = _windows(len(items))
-            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-read") as reader:
-                ahead = reader.submit(load_window, windows[0]) if windows else None
-                for k in range(len(windows)):
-                    outcomes = ahead.result()
-                    ahead = reader.submit(load_window, windows[k + 1]) if k + 1 < len(windows) else None
-                    self._embed_window(outcomes, finish)
+            # Tags number every input: refused addresses first, then files.
+            read_ahead(items, lambda tag, item: self._load_file(*item, overrides or {}, tag=tag),
+                       lambda outcomes: self._embed_window(outcomes, finish), first_tag=len(addresses))
             for tag, result in self.flush():
                 finish(tag, result)
         self.export_query_encoder()
@@ -378,7 +245,7 @@ class Ingestor:
                 finish(i, outcome)
             else:
                 loaded.append(outcome)
-        for item in _remove_site_furniture(loaded):
+        for item in remove_site_furniture(loaded):
             result = self.queue(item.uri, item.chash, item.extracted, item.meta, existing=item.existing,
                                 source=item.source, tag=item.tag, clean_text=False)
             for tag, res in ([(item.tag, result)] if result is not None else self._drain(None)):
@@ -408,7 +275,7 @@ class Ingestor:
             return self.flush()
         return []
 
-    def _load_file(self, path: Path, explicit: bool, overrides: dict, tag: object) -> "ItemResult | _Loaded":
+    def _load_file(self, path: Path, explicit: bool, overrides: dict, tag: object) -> "ItemResult | Loaded":
         """Read, hash, extract and clean one file: a final result, or what to queue."""
         source = str(path)
         suffix = path.suffix.lower()
@@ -450,7 +317,7 @@ class Ingestor:
             return ItemResult(source, "failed", f"cannot read file ({exc.strerror}): check the path")
         except RuntimeError as exc:  # Path.resolve: "Symlink loop from ..." (Python < 3.13)
             return ItemResult(source, "failed", f"cannot read file ({exc}): fix or remove the symbolic link")
-        meta = {**self._manifest_for(path), **overrides}
+        meta = {**self._manifests.metadata(path), **overrides}
         chash = content_hash(PIPELINE_VERSION.encode() + b"\0" + data)
         existing = self.store.find_document(uri)
         if existing is not None and existing.content_hash == chash and existing.pipeline_version == PIPELINE_VERSION:
@@ -471,20 +338,12 @@ class Ingestor:
             return ItemResult(source, "failed", f"cleaning failed ({type(exc).__name__}): report this file as a bug")
         cleaned.meta = {**extracted.meta, **cleaned.meta}
         site_key = str(meta.get("site") or cleaned.meta.get("site") or path.parent)
-        return _Loaded(tag, source, uri, chash, cleaned, meta, existing, site_key)
-
-    def _manifest_for(self, path: Path) -> dict:
-        folder = path.parent
-        if folder not in self._manifests:
-            self._manifests[folder] = load_manifest(folder)
-        entry = dict(self._manifests[folder].get(path.name, {}))
-        entry.pop("file", None)
-        return {k: v for k, v in entry.items() if k in _META_FIELDS}
+        return Loaded(tag, source, uri, chash, cleaned, meta, existing, site_key)
 
     def _refresh_metadata(self, doc_id: int, existing, meta: dict) -> None:
         """Apply manifest/CLI metadata changes to an unchanged document (no re-embedding)."""
         changes = {}
-        for key in _META_FIELDS:
+        for key in META_FIELDS:
             if key not in meta or meta[key] in (None, ""):
                 continue
             value = tuple(meta[key]) if key == "tags" else (_normalise_date(meta[key]) if key == "date" else str(meta[key]))
@@ -590,7 +449,7 @@ class Ingestor:
             # and nothing a search sees would change: record the new hash and
             # version, keep the passages (their ids, vectors, list items).
             self.store.record_extraction(existing.id, chash, PIPELINE_VERSION, doc.meta)
-            self._refresh_metadata(existing.id, existing, {k: getattr(doc, k) for k in _META_FIELDS})
+            self._refresh_metadata(existing.id, existing, {k: getattr(doc, k) for k in META_FIELDS})
             return ItemResult(source, "unchanged", "read again: same text and passages", existing.id,
                               existing.n_chunks, doc.title or existing.title)
         reuse = self.store.vectors_by_text_hash(existing.id) if existing is not None else {}
@@ -680,7 +539,7 @@ class Ingestor:
         if isinstance(tags, str):
             tags = [t.strip() for t in tags.split(",") if t.strip()]
         title = str(meta.get("title") or "").strip() or Path(uri).stem.replace("_", " ").replace("-", " ")
-        extra = {k: v for k, v in meta.items() if k not in _META_FIELDS and _jsonable(v)}
+        extra = {k: v for k, v in meta.items() if k not in META_FIELDS and _jsonable(v)}
         return NewDocument(
             uri=uri,
             title=title[:300],

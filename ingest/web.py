@@ -88,7 +88,9 @@ class WebIngest:
         return list(dict.fromkeys(pages))[:limit]
 
     def feed_urls(self, url: str) -> list[str]:
-        return list(dict.fromkeys(parse_feed(self.fetcher.fetch(url).body)))
+        """Entry links of an RSS or Atom feed, in feed order (relative ones against the feed's URL)."""
+        res = self.fetcher.fetch(url)
+        return list(dict.fromkeys(parse_feed(res.body, res.final_url)))
 
     def crawl_urls(self, start: str, max_pages: int = 50) -> list[str]:
         """Breadth-first same-site crawl, focused on article-like links.

@@ -109,13 +109,13 @@ class OnnxReranker:
         except ImportError as exc:
             raise ModelError(f"onnxruntime/tokenizers not installed ({exc})") from exc
         tok = Tokenizer.from_file(str(self.folder / "tokenizer.json"))
-        # The file's own settings pad and truncate to 128 (see embedding.py):
+        # The file's own settings pad and truncate to 128 (see onnx.py):
         # replace them with what the model was trained with.
         tok.no_padding()
         tok.enable_truncation(self.max_length, strategy="longest_first")
         tok.enable_padding(pad_id=0, pad_token="[PAD]")
         self._tok = tok
-        from .embedding import onnx_session
+        from .onnx import onnx_session
 
         self._session = onnx_session(self.folder / str(info.get("file", "model.onnx")), threads)
         self._inputs = {i.name for i in self._session.get_inputs()}
@@ -165,9 +165,9 @@ class CrossEncoderReranker:
             return self._model
         with self._lock:
             if self._model is None:
-                from .embedding import _offline_env
+                from .models import offline_env
 
-                _offline_env()
+                offline_env()
                 target = str(Path(self.name).expanduser()) if Path(self.name).expanduser().exists() else self.name
                 try:
                     from sentence_transformers import CrossEncoder

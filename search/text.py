@@ -2,7 +2,11 @@
 
 Sentence splitting is rule-based on purpose: it returns character spans, so a
 chunk or an answer sentence can always be located in its source text, and it
-needs no model download.
+needs no model download. Kept over pysbd and blingfire, measured in its place
+with our paragraph and list cuts around them: the tests passed either way,
+but both cost one correct abstention of ten on the held-out starter questions,
+pysbd was 70x slower and cut "para. 2.6", and blingfire cut "J. K. Rowling"
+and missed the stop after "Fig. 3 shows the gap.".
 """
 from __future__ import annotations
 

@@ -80,3 +80,17 @@ def test_the_sentence_after_the_best_one_is_read_with_it(real_embedder):
     texts = [s.text for s in answer.sentences]
     assert texts[:2] == [restates, answers]
     assert len(texts) <= Settings().answer_sentences + 1  # the follower does not take another sentence's place
+
+
+def test_coverage_matches_inflections_not_derivations():
+    """Plurals and possessives meet; a related word of another sense does
+    not, or a question about inclusion would look covered by "inclusive"."""
+    from search.answer import _stem
+
+    for a, b in (("pupils", "pupil"), ("children’s", "children"), ("studies", "study"), ("EHCPs", "EHCP")):
+        assert _stem(a) == _stem(b), (a, b)
+    for a, b in (("inclusion", "inclusive"), ("difference", "different"), ("integration", "integrated")):
+        assert _stem(a) != _stem(b), (a, b)
+    covered = question_coverage("difference between integration and inclusion",
+                                [hit("Inclusive schools are different: pupils are integrated in every lesson.")])
+    assert covered.share < 0.5

@@ -33,7 +33,8 @@ def _texts():
 
 @pytest.mark.slow
 def test_onnx_encoder_matches_sentence_transformers(tmp_path, real_embedder):
-    from search.embedding import OnnxEmbedder, export_onnx, load_onnx_embedder, query_embedder
+    from search.embedding import query_embedder
+    from search.onnx import OnnxEmbedder, export_onnx, load_onnx_embedder
 
     folder = export_onnx("all-MiniLM-L6-v2", tmp_path)
     onnx = OnnxEmbedder(folder)
@@ -63,13 +64,13 @@ def test_unexportable_model_falls_back_with_a_log_line(tmp_path, caplog):
 
 
 def test_bf16_setting_resolution(monkeypatch):
-    from search import embedding
+    from search import cpu
 
-    assert embedding.want_bf16("1") and not embedding.want_bf16("0")
-    monkeypatch.setattr(embedding, "cpu_has_bf16", lambda: False)
-    assert not embedding.want_bf16("auto")
-    monkeypatch.setattr(embedding, "cpu_has_bf16", lambda: True)
-    assert embedding.want_bf16("auto")
+    assert cpu.want_bf16("1") and not cpu.want_bf16("0")
+    monkeypatch.setattr(cpu, "cpu_has_bf16", lambda: False)
+    assert not cpu.want_bf16("auto")
+    monkeypatch.setattr(cpu, "cpu_has_bf16", lambda: True)
+    assert cpu.want_bf16("auto")
 
 
 _HEAVY = ("numpy", "faiss", "torch", "sentence_transformers", "onnxruntime", "transformers")

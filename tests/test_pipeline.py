@@ -175,34 +175,18 @@ def test_transcript_citations_link_to_the_moment(settings, tmp_path):
     assert hit.chunk.speaker == "Peps McCrea"
 
 
-def test_windows_start_small_and_double():
-    """The model starts after FIRST_WINDOW files; windows then double up to
-    WINDOW and cover every file exactly once."""
-    from ingest.pipeline import FIRST_WINDOW, WINDOW, _windows
-
-    assert _windows(0) == []
-    assert _windows(5) == [(0, 5)]
-    assert _windows(42) == [(0, 16), (16, 42)]
-    sizes = [b - a for a, b in _windows(1000)]
-    assert sizes[:5] == [FIRST_WINDOW, 32, 64, 128, WINDOW] and max(sizes) == WINDOW
-    for n in (1, 16, 17, 1000, 2345):
-        spans = _windows(n)
-        assert spans[0][0] == 0 and spans[-1][1] == n
-        assert all(a[1] == b[0] for a, b in zip(spans, spans[1:]))
-
-
 def test_windows_read_ahead_on_a_thread_give_the_same_result(settings, corpus_copy, monkeypatch, tmp_path):
     """With many small windows (the next one read while this one is embedded),
     every file is ingested once, in order, and failures still stand alone."""
-    import ingest.pipeline
+    import ingest.windows
 
     (corpus_copy / "broken.pdf").write_bytes(b"not a pdf")
-    monkeypatch.setattr(ingest.pipeline, "WINDOW", 2)
+    monkeypatch.setattr(ingest.windows, "WINDOW", 2)
     emb = FakeEmbedder()
     report = _ingestor(settings, emb).ingest_paths([corpus_copy])
     whole = Ingestor(Store.open(tmp_path / "one-window"), Settings(home=str(tmp_path / "one-window")),
                      FakeEmbedder())
-    monkeypatch.setattr(ingest.pipeline, "WINDOW", 200)
+    monkeypatch.setattr(ingest.windows, "WINDOW", 200)
     reference = whole.ingest_paths([corpus_copy])
     assert [(r.source, r.status, r.chunks) for r in report.results] == \
         [(r.source, r.status, r.chunks) for r in reference.results]

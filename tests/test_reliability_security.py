@@ -187,6 +187,46 @@ def test_dns_rebinding_connects_to_the_checked_address(public_standin, internal,
     assert internal.hits == [], "a second DNS answer must not redirect the connection"
 
 
+def test_tls_to_the_checked_address_still_checks_the_certificate_name(public_standin, internal, tmp_path,
+                                                                     monkeypatch):
+    """https with a pinned address: the connection goes to the address that
+    was checked (not to a rebinding second answer) and the certificate must
+    name the host asked for, not the address."""
+    import shutil
+    import ssl
+    import subprocess
+
+    if not shutil.which("openssl"):
+        pytest.skip("needs the openssl command to make a test certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
+                    str(cert), "-days", "2", "-subj", "/CN=school.example",
+                    "-addext", "subjectAltName=DNS:school.example"], check=True, capture_output=True)
+    site = Server(PUBLIC_STANDIN, {"/page": (200, {"Content-Type": "text/html"}, PAGE.encode())})
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    site.httpd.socket = context.wrap_socket(site.httpd.socket, server_side=True)
+    port = site.httpd.server_address[1]
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # trust the test certificate
+    answers = {"school.example": iter([PUBLIC_STANDIN] + ["127.0.0.1"] * 10), "other.example": iter([PUBLIC_STANDIN] * 10)}
+    real = socket.getaddrinfo
+
+    def rebinding(host, *a, **k):
+        if host in answers:
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (next(answers[host]), port))]
+        return real(host, *a, **k)
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    try:
+        assert b"Pupil premium" in strict().fetch(f"https://school.example:{port}/page").body
+        with pytest.raises(FetchError, match="doesn't match"):
+            strict().fetch(f"https://other.example:{port}/page")
+        assert site.hits == ["/page"]
+    finally:
+        site.close()
+    assert internal.hits == []
+
+
 def test_download_size_cap_also_after_decompression(internal):
     bomb = gzip.compress(b"\0" * (64 * 1024 * 1024))  # 64 MiB of zeros in ~64 KiB
     internal_site = Server("127.0.0.1", {

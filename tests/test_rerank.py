@@ -130,7 +130,7 @@ def test_cross_encoder_wrapper_loads_a_local_folder(tmp_path):
     """Any sentence-transformers CrossEncoder folder works (here: one saved from the bundled MiniLM)."""
     from sentence_transformers import CrossEncoder
 
-    from search.embedding import resolve_model
+    from search.models import resolve_model
 
     folder = tmp_path / "ce"
     CrossEncoder(resolve_model("all-MiniLM-L6-v2"), num_labels=1).save(str(folder))

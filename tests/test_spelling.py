@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from search import spelling
-from search.embedding import resolve_model
+from search.models import resolve_model
 from search.settings import Settings
 
 WORDS = spelling.model_word_list(resolve_model(Settings().model))

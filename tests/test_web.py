@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import pytest
 
-from ingest.fetch import FetchError, FetchPolicy, Fetcher, looks_like_article, parse_feed, read_url_list
+from ingest.fetch import FetchError, FetchPolicy, Fetcher, looks_like_article, parse_feed, parse_sitemap, read_url_list
 from ingest.pipeline import Ingestor
 from ingest.web import WebIngest
+from search.errors import ExtractionError
 from search.store import Store
 
 from .conftest import DATA, FakeEmbedder
@@ -140,3 +141,41 @@ def test_url_list_and_feed_parsing_helpers():
     assert parse_feed(atom) == ["https://a/1"]
     assert not looks_like_article("https://a.example/tag/send")
     assert looks_like_article("https://a.example/2024/05/plac-support")
+
+
+def test_feed_parsing_reads_real_world_feeds():
+    """feedparser reads what ElementTree refused: a raw "&", HTML entities,
+    a leading blank line, guid permalinks, relative links and RSS 1.0."""
+    rss = (b'\n<?xml version="1.0"?><rss version="2.0"><channel><title>T&nbsp;x</title>'
+           b'<item><link>https://a.example/1?x=1&y=2</link></item>'
+           b'<item><guid isPermaLink="true">https://a.example/2</guid></item>'
+           b'<item><link>/3</link></item></channel></rss>')
+    assert parse_feed(rss, "https://a.example/feed.xml") == ["https://a.example/1?x=1&y=2", "https://a.example/2",
+                                                              "https://a.example/3"]
+    rdf = (b'<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns="http://purl.org/rss/1.0/">'
+           b'<channel rdf:about="https://a.example/"><title>T</title><link>https://a.example/</link></channel>'
+           b'<item rdf:about="https://a.example/1"><title>A</title><link>https://a.example/1</link></item></rdf:RDF>')
+    assert parse_feed(rdf) == ["https://a.example/1"]
+    with pytest.raises(ExtractionError, match="not a valid RSS/Atom feed"):
+        parse_feed(b"<!doctype html><html><body><a href='/x'>x</a></body></html>")
+
+
+def test_feed_bodies_never_make_the_parser_read_files(tmp_path):
+    secret = tmp_path / "secret.xml"
+    secret.write_bytes(b'<rss version="2.0"><channel><item><link>https://leak.example/</link></item></channel></rss>')
+    with pytest.raises(ExtractionError):
+        parse_feed(str(secret).encode())  # a body naming a file is just text
+    xxe = (f'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY e SYSTEM "file://{secret}">]>'
+           '<rss version="2.0"><channel><item><link>https://a.example/&e;</link></item></channel></rss>').encode()
+    assert not any("leak" in link for link in parse_feed(xxe))
+
+
+def test_sitemap_pages_are_the_entries_own_locations():
+    ns = 'xmlns="http://www.sitemaps.org/schemas/sitemap/0.9" xmlns:image="http://www.google.com/schemas/sitemap-image/1.1"'
+    body = (f'\ufeff\n<?xml version="1.0"?><urlset {ns}><url><loc>\n  https://a.example/1\n</loc>'
+            '<image:image><image:loc>https://a.example/1.jpg</image:loc></image:image></url>'
+            '<url><loc>https://cdn.example/2</loc></url></urlset>').encode()
+    assert parse_sitemap(body) == (["https://a.example/1", "https://cdn.example/2"], [])
+    index = (b'<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+             b'<sitemap><loc>https://a.example/sitemap?page=2</loc></sitemap></sitemapindex>')
+    assert parse_sitemap(index) == ([], ["https://a.example/sitemap?page=2"])

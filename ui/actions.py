@@ -1,8 +1,7 @@
 """What the UI's pages do to a store, without Streamlit (so tests call it directly).
 
-"Add sources" runs the same pipeline as the CLI (:class:`ingest.pipeline.Ingestor`
-and :class:`ingest.web.WebIngest`), with two differences that matter for a
-server other people type into:
+"Add sources" runs the same use-case as the CLI (:func:`ingest.sources.add_sources`),
+with two differences that matter for a server other people type into:
 
 - URLs are fetched with ``FetchPolicy(allow_private=False)`` unless the
   operator set ``EQUISEARCH_ALLOW_PRIVATE_URLS=1``: a browser user must not
@@ -108,10 +107,6 @@ def split_urls(text: str) -> tuple[list[str], list[Row]]:
     return good, rows
 
 
-def _rows(report) -> list[Row]:
-    return [Row(r.source, r.status, r.title, r.chunks, r.reason) for r in report.results]
-
-
 def add_sources(
     home: str | os.PathLike,
     settings: Settings,
@@ -129,10 +124,8 @@ def add_sources(
     :class:`StoreLocked` when another ingest (here or from the CLI) is running
     and :class:`~search.errors.StoreMismatch` for a store built by another model.
     """
-    from ingest.fetch import FetchPolicy, Fetcher
-    from ingest.pipeline import Ingestor
-    from ingest.web import WebIngest
-    from search.store import Store
+    from ingest.fetch import FetchPolicy
+    from ingest.sources import Progress as SourceProgress, SourceRequest, add_sources as add
 
     urls, rows = split_urls(urls_text)
     paths: list[str] = []
@@ -146,25 +139,15 @@ def add_sources(
             rows.append(Row(name, "failed", reason=" ".join(str(exc).split())))
     if not urls and not paths:
         return rows
+    request = SourceRequest(paths=tuple(paths), urls=tuple(urls), overrides=dict(overrides or {}))
+    policy = FetchPolicy(allow_private=bool(settings.allow_private_urls), host_delay=fetch_delay)
     if not _WRITE_LOCK.acquire(blocking=False):
         raise StoreLocked("another upload or removal is running on this server: wait for it and try again")
     try:
-        store = Store.open(home)
-        try:
-            ingestor = Ingestor(store, settings, embedder)
-            overrides = {k: v for k, v in (overrides or {}).items() if v}
-            if paths:
-                rows += [Row(names.get(r.source, r.source), r.status, r.title, r.passages, r.reason)
-                         for r in _rows(ingestor.ingest_paths(paths, overrides=overrides, progress=progress))]
-            if urls:
-                policy = FetchPolicy(allow_private=bool(settings.allow_private_urls), host_delay=fetch_delay)
-                web = WebIngest(ingestor, Fetcher(policy))
-                rows += _rows(web.ingest_urls(urls, overrides=overrides, progress=progress))
-        finally:
-            store.close()
+        report = add(home, settings, request, policy=policy, progress=SourceProgress(progress), embedder=embedder)
     finally:
         _WRITE_LOCK.release()
-    return rows
+    return rows + [Row(names.get(r.source, r.source), r.status, r.title, r.chunks, r.reason) for r in report.results]
 
 
 def remove_source(home: str | os.PathLike, doc_id: int) -> str:
