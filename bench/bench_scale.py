@@ -124,6 +124,9 @@ def measure(path: Path, data: dict, settings, n_queries: int, log=print) -> dict
     engine.search(queries[0])
     engine.ask(queries[1])
     out = {"n": store.vector_count(), "kind": engine.index.kind}
+    def affordable(q: str) -> str:  # the keyword query hybrid search runs for q
+        return build_match(" ".join(engine._affordable_terms(engine._prepare(q, encode=False))))
+
     enc, dense, fts, fts_full, total = [], [], [], [], []
     qvecs = []
     for q in queries:
@@ -132,7 +135,7 @@ def measure(path: Path, data: dict, settings, n_queries: int, log=print) -> dict
         qvecs.append(v[0])
         ms, _ = _ms(engine.index.search, v[0], settings.dense_candidates)
         dense.append(ms)
-        ms, _ = _ms(store.fts_search, build_match(engine._affordable_terms(q)), settings.lexical_candidates)
+        ms, _ = _ms(store.fts_search, affordable(q), settings.lexical_candidates)
         fts.append(ms)
         ms, _ = _ms(store.fts_search, build_match(q), settings.lexical_candidates)
         fts_full.append(ms)
@@ -152,7 +155,7 @@ def measure(path: Path, data: dict, settings, n_queries: int, log=print) -> dict
     over = []
     for q in queries:
         a = [i for i, _ in store.fts_search(build_match(q), 10)]
-        b = [i for i, _ in store.fts_search(build_match(engine._affordable_terms(q)), 10)]
+        b = [i for i, _ in store.fts_search(affordable(q), 10)]
         if a:
             over.append(len(set(a) & set(b)) / len(a))
     out["fts_overlap"] = float(np.mean(over)) if over else 1.0

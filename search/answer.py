@@ -13,15 +13,15 @@ still lists the closest passages.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Sequence
+from dataclasses import dataclass, field
+from typing import Mapping, Sequence
 
 import numpy as np
 
 from . import intent
 from .embedding import Embedder
 from .hybrid import near_duplicate, shingles
-from .lexical import query_terms
+from .lexical import STOPWORDS, query_terms
 from .settings import Settings
 from .text import sentence_spans, words
 from .types import Answer, AnswerSentence, Hit
@@ -94,6 +94,44 @@ class Sentence:
     list_item: bool = False
 
 
+@dataclass(frozen=True)
+class Question:
+    """A question as the answer reads it: its words taken once, with what the
+    store and the vocabulary said about them.
+
+    ``terms`` are its content words (:func:`search.lexical.query_terms`),
+    ``stopwords`` the stopwords it uses; ``weights`` maps a word to its IDF in
+    the store (absent: 1) and ``unseen_weight`` is the IDF of a word no
+    passage contains (None: unseen words count as 1). ``also_searched`` is the
+    expansion shown to the reader, ``alternatives`` every expansion searched
+    (an acronym counts as found when a passage uses one of them), ``known``
+    the vocabulary's acronyms in lower case (domain terms, never a missing
+    name) and ``spans`` where the question names a vocabulary term
+    (:meth:`search.vocabulary.Vocabulary.spans`).
+    """
+
+    text: str
+    vector: np.ndarray | None = None
+    asked: intent.Intent | None = None
+    terms: tuple[str, ...] = ()
+    stopwords: frozenset[str] = frozenset()
+    weights: Mapping[str, float] = field(default_factory=dict)
+    unseen_weight: float | None = None
+    also_searched: tuple[str, ...] = ()
+    alternatives: tuple[str, ...] = ()
+    known: frozenset[str] = frozenset()
+    spans: tuple[tuple[int, int], ...] = ()
+
+    @classmethod
+    def of(cls, text: str, words_of: Sequence[str] | None = None, **fields) -> "Question":
+        """The question ``text``; ``words_of``: its tokens with stopwords
+        (``query_terms(text, keep_stopwords=True)``) when the caller has them."""
+        every = list(words_of) if words_of is not None else query_terms(text, keep_stopwords=True)
+        terms = tuple(w for w in every if w not in STOPWORDS)
+        fields.setdefault("asked", None)
+        return cls(text, terms=terms, stopwords=frozenset(every) - set(terms), **fields)
+
+
 def candidate_sentences(hits: Sequence[Hit]) -> list[Sentence]:
     """Every usable sentence of the retrieved passages."""
     out = []
@@ -142,28 +180,19 @@ class Coverage:
     missing: tuple[str, ...] = ()
 
 
-def question_coverage(
-    question: str,
-    hits: Sequence[Hit],
-    weights: dict[str, float] | None = None,
-    alternatives: Sequence[str] = (),
-    unseen_weight: float | None = None,
-    known: frozenset[str] = frozenset(),
-    terms: Sequence[tuple[int, int]] = (),
-) -> Coverage:
+def question_coverage(question: Question, hits: Sequence[Hit]) -> Coverage:
     """:class:`Coverage` of ``question`` by ``hits``.
 
-    ``weights`` maps lower-case words to their IDF in the store (absent: 1);
-    ``unseen_weight`` is the IDF of a word found in no passage of the store.
-    ``alternatives`` are the vocabulary expansions searched for the question:
-    an acronym ("EHCPs", "CLA") counts as found when a passage uses one of
-    them ("education, health and care plan"). ``known`` holds the
-    vocabulary's acronyms (lower case): domain terms, never counted as a
-    missing name. ``terms`` are the spans of ``question`` that name a
-    vocabulary term (:meth:`Vocabulary.spans`): a missing word inside one is
-    reported as the whole term ("EHC plan", not "EHC").
+    Each word is weighted by ``question.weights`` (``unseen_weight`` for a
+    word no passage of the store contains); an acronym ("EHCPs", "CLA")
+    counts as found when a passage uses one of ``question.alternatives``
+    ("education, health and care plan"); a word of ``question.known`` is a
+    domain term, never counted as a missing name; a missing word inside one
+    of ``question.spans`` is reported as the whole term ("EHC plan", not
+    "EHC").
     """
-    weights = weights or {}
+    weights, alternatives, known = question.weights, question.alternatives, question.known
+    unseen_weight, terms, stop = question.unseen_weight, question.spans, question.stopwords
     seen: set[str] = set()
     blob_parts = []
     for h in hits:
@@ -172,10 +201,9 @@ def question_coverage(
             blob_parts.append(" ".join(_stem(w) for w in words(text)))
     blob = " " + " ".join(blob_parts) + " "
     alt_found = any(f" {' '.join(_stem(w) for w in words(a))} " in blob for a in alternatives if words(a))
-    stop = set(query_terms(question, keep_stopwords=True)) - set(query_terms(question))
     total = found = 0.0
     missing: list[str] = []
-    matches = list(re.finditer(r"[^\W_]+(?:['’][^\W_]+)*", question))
+    matches = list(re.finditer(r"[^\W_]+(?:['’][^\W_]+)*", question.text))
     tokens = [m.group(0) for m in matches]
     for i, tok in enumerate(tokens):
         low = re.sub(r"['’]s$", "", tok.lower())
@@ -203,7 +231,7 @@ def question_coverage(
         if specific:
             at = matches[i].start()
             span = next(((a, b) for a, b in terms if a <= at < b), None)
-            missing.append(question[span[0]:span[1]] if span else tok)
+            missing.append(question.text[span[0]:span[1]] if span else tok)
     return Coverage(found / total if total else 1.0, tuple(dict.fromkeys(missing)))
 
 
@@ -262,45 +290,33 @@ def _cue_score(kind: str, text: str) -> float:
     return score
 
 
-def compose_answer(
-    question: str,
-    query_vec: np.ndarray,
-    hits: Sequence[Hit],
-    embedder: Embedder,
-    settings: Settings,
-    also_searched: tuple[str, ...] = (),
-    term_weights: dict[str, float] | None = None,
-    alternatives: Sequence[str] = (),
-    unseen_weight: float | None = None,
-    known: frozenset[str] = frozenset(),
-    asked: intent.Intent | None = None,
-    terms: Sequence[tuple[int, int]] = (),
-) -> Answer:
+def compose_answer(question: Question, hits: Sequence[Hit], embedder: Embedder, settings: Settings) -> Answer:
     """Choose cited sentences shaped by the question's intent, or abstain.
 
     Confidence = best sentence cosine + ``coverage_weight`` x the weighted
     share of question words found - ``missing_term_penalty`` if a specific
     word (name, number, word unknown to the store) is found in no passage
     (:func:`question_coverage`); below ``abstain_threshold`` the answer
-    abstains. ``term_weights``, ``alternatives``, ``unseen_weight`` and ``known`` are
-    passed to :func:`question_coverage`.
+    abstains. The question's vector scores each sentence by cosine.
 
-    Then, by ``asked`` (:func:`search.intent.detect` of the question):
+    Then, by ``question.asked`` (:func:`search.intent.detect` of the
+    question when not given):
     "what works", "needs to improve" and "strengths" questions get a list
     of up to ``answer_points`` distinct points, one a passage and from
     distinct sources first; other questions the best sentences, the one
     with the kind's cue (a definition's "means", a time for "how long")
     first. Every sentence is checked to be its passage's own words.
     """
-    asked = asked or intent.detect(question)
+    asked = question.asked or intent.detect(question.text)
+    also_searched = question.also_searched
     hits = tuple(hits)
     cands = candidate_sentences(hits)
     if not cands:
-        return Answer(question, (), hits, True, 0.0, also_searched, reason="no passage has a usable sentence",
+        return Answer(question.text, (), hits, True, 0.0, also_searched, reason="no passage has a usable sentence",
                       intent=asked.kind)
     vecs = embedder.encode([c.text for c in cands], batch_size=64)
-    cos = vecs @ np.asarray(query_vec, dtype=np.float32).reshape(-1)
-    q_stems = {_stem(t) for t in query_terms(question)}
+    cos = vecs @ np.asarray(question.vector, dtype=np.float32).reshape(-1)
+    q_stems = {_stem(t) for t in question.terms}
     scores = []
     for c, sim in zip(cands, cos):
         s_stems = {_stem(w) for w in query_terms(c.text)}
@@ -314,7 +330,7 @@ def compose_answer(
         scores.append(score)
     order = np.argsort(-np.asarray(scores), kind="stable")
     best_cos = float(cos.max())
-    cov = question_coverage(question, hits, term_weights, alternatives, unseen_weight, known, terms)
+    cov = question_coverage(question, hits)
     not_found = f"; not found: {', '.join(cov.missing)}" if cov.missing else ""
     relevance = [h.relevance for h in hits if h.relevance is not None]
     if relevance:
@@ -331,14 +347,14 @@ def compose_answer(
         why = f"best sentence {best_cos:.2f}, question words found {cov.share:.0%}{not_found}"
     if confidence < threshold:
         return Answer(
-            question, (), hits, True, confidence, also_searched,
+            question.text, (), hits, True, confidence, also_searched,
             reason=f"confidence {confidence:.2f} ({why}) < {threshold:.2f}",
             missing=cov.missing, intent=asked.kind,
         )
     limit = settings.answer_points if asked.wants_list else settings.answer_sentences
     chosen = _choose(cands, scores, order, cos, hits, limit, one_per_passage=asked.wants_list,
                      follow=not asked.wants_list and FOLLOW_BEST)
-    return Answer(question, tuple(chosen), hits, False, confidence, also_searched, intent=asked.kind)
+    return Answer(question.text, tuple(chosen), hits, False, confidence, also_searched, intent=asked.kind)
 
 
 #: The sentence after the best one is read with it (see :func:`_choose`).

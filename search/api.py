@@ -22,15 +22,16 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
 from . import intent, spelling
-from .answer import compose_answer
+from .answer import Question, compose_answer
 from .embedding import Embedder, load_embedder, query_embedder
 from .errors import EquisearchError, QueryError
 from .hybrid import Candidate, convex_fusion, diversify, reciprocal_rank_fusion
-from .lexical import keyword_terms, query_terms
+from .lexical import STOPWORDS, keyword_terms, query_terms
 from .settings import Settings
 from .store import StoreBackend, open_store
 from .types import Answer, Citation, Filters, Hit
@@ -76,6 +77,19 @@ LEXICAL_ROW_BUDGET = 5_000
 #: is fast enough, and keyword ranking (and every quality figure measured on
 #: SciFact and the edu questions) stays exactly as it was.
 LEXICAL_BUDGET_FROM = 50_000
+
+
+@dataclass(frozen=True)
+class Query:
+    """A query read once: cleaned (and spelling-corrected) text, its vector,
+    its vocabulary expansion and its words (``words``: with stopwords, in
+    order; ``terms``: without them), so no later step tokenises it again."""
+
+    text: str
+    vector: np.ndarray | None
+    expansion: Expansion
+    words: tuple[str, ...]
+    terms: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -188,8 +202,8 @@ class Engine:
             return Expansion()
         return self.vocabulary().expand(query)
 
-    def _prepare(self, query: str, encode: bool = True) -> tuple[str, np.ndarray | None, Expansion]:
-        """Clean the query, expand it, and encode it (with its synonyms) once."""
+    def _prepare(self, query: str, encode: bool = True) -> Query:
+        """Clean the query, expand it, tokenise it and encode it (with its synonyms) once."""
         query = _clean_query(query)
         fixes = self._spelling(query) if self.settings.correct_spelling else []
         if fixes:
@@ -197,7 +211,9 @@ class Engine:
         expansion = self.expand(query)
         if fixes:
             expansion = dataclasses.replace(expansion, corrections=tuple(fixes))
-        return query, (self.encode_query(_with_synonyms(query, expansion)) if encode else None), expansion
+        every = tuple(query_terms(query, keep_stopwords=True))
+        vector = self.encode_query(_with_synonyms(query, expansion)) if encode else None
+        return Query(query, vector, expansion, every, tuple(w for w in every if w not in STOPWORDS))
 
     # -- search ----------------------------------------------------------
     def search(
@@ -212,28 +228,27 @@ class Engine:
         if mode not in MODES:
             raise QueryError(f"unknown search mode {mode!r}: use one of {', '.join(MODES)}")
         t0 = time.perf_counter()
-        query, qvec, expansion = self._prepare(query, encode=mode != "bm25")
+        q = self._prepare(query, encode=mode != "bm25")
         with self.store.consistent_view():  # one consistent state while an ingest commits
-            hits = self._search_vec(query, qvec, k or self.settings.top_k, filters, expansion, mode=mode)
-        return SearchResult(query, tuple(hits), expansion.shown, (time.perf_counter() - t0) * 1000)
+            hits = self._search_vec(q, k or self.settings.top_k, filters, mode=mode)
+        return SearchResult(q.text, tuple(hits), q.expansion.shown, (time.perf_counter() - t0) * 1000)
 
     def _search_vec(
         self,
-        query: str,
-        qvec: np.ndarray | None,
+        q: Query,
         k: int,
         filters: Filters | None,
-        expansion: Expansion | None = None,
         *,
         mode: str = "hybrid",
         per_doc_limit: int | None = None,
     ) -> list[Hit]:
         s = self.settings
+        qvec, expansion = q.vector, q.expansion
         allowed = None
         if filters is not None and not filters.is_empty():
             allowed = self.store.chunk_ids_matching(filters)
         dense = [] if mode == "bm25" else self.index.search(qvec, max(s.dense_candidates, k), allowed)
-        named = self.named_documents(query) if s.named_document_boost > 0 else set()
+        named = self.named_documents(q.terms) if s.named_document_boost > 0 else set()
         own = self.store.chunk_ids_of(named) if named else np.zeros(0, dtype=np.int64)
         if named and qvec is not None:
             # The named document's best passages join the candidates even when
@@ -242,8 +257,7 @@ class Engine:
             in_scope = own if allowed is None else np.intersect1d(own, allowed)
             dense += [(cid, sc) for cid, sc in self.index.search(qvec, NAMED_CANDIDATES, in_scope) if cid not in seen]
             dense.sort(key=lambda p: -p[1])
-        extra = (expansion.synonyms + expansion.related) if expansion else ()
-        terms = keyword_terms(self._affordable_terms(query), extra)
+        terms = keyword_terms(self._affordable_terms(q), expansion.synonyms + expansion.related)
         n_lex = max(s.lexical_candidates, k)
         lexical: list[tuple[int, float]] = []
         dense_bm25: dict[int, float] | None = None  # None: no keyword query
@@ -279,7 +293,7 @@ class Engine:
         chunks = self.store.chunks_by_ids([c.chunk_id for c in pool])
         pool = [c for c in pool if c.chunk_id in chunks]
         if reranker is not None and pool:
-            pool = self._rerank(reranker, _with_synonyms(query, expansion or Expansion()), pool, chunks)
+            pool = self._rerank(reranker, _with_synonyms(q.text, expansion), pool, chunks)
         chosen = diversify(
             pool,
             {cid: ch.doc_id for cid, ch in chunks.items()},
@@ -332,7 +346,7 @@ class Engine:
         out.sort(key=lambda p: -p[1])
         return out
 
-    def named_documents(self, query: str) -> set[int]:
+    def named_documents(self, query: str | Sequence[str]) -> set[int]:
         """Documents the query names by a word that is rare among titles.
 
         "What did Ofsted find in Gloucestershire?" names the Gloucestershire
@@ -341,11 +355,13 @@ class Engine:
         documents only when it is in at most :data:`NAMED_MAX_DOCUMENTS`
         titles and the store has more documents than that, so title words
         shared by a corpus ("inspection", "children") name nothing.
+        ``query`` is the text or its content words (:func:`query_terms`).
         """
         by_word = self._title_words()
         if len(self._title_docs) <= NAMED_MAX_DOCUMENTS:
             return set()
-        words = {w: by_word[w] for w in query_terms(query)
+        terms = query_terms(query) if isinstance(query, str) else query
+        words = {w: by_word[w] for w in terms
                  if len(by_word.get(w, ())) in range(1, NAMED_MAX_DOCUMENTS + 1) and len(w) >= 4 and not w.isdigit()}
         if not words:
             return set()
@@ -442,17 +458,16 @@ class Engine:
             lexical.sort(key=lambda p: -p[1])
         return dense, lexical
 
-    def _affordable_terms(self, query: str) -> str:
-        """``query`` without its commonest words when they would cost too much.
+    def _affordable_terms(self, q: Query) -> list[str]:
+        """The query's words, without its commonest ones when they would cost too much.
 
-        Words are kept rarest first while the passages they match add up to
-        at most :data:`LEXICAL_ROW_BUDGET`; see there.
+        A query made only of stopwords ("what is it?") keeps them: it still
+        deserves an attempt. Words are kept rarest first while the passages
+        they match add up to at most :data:`LEXICAL_ROW_BUDGET`; see there.
         """
-        if self.index.ntotal <= max(LEXICAL_ROW_BUDGET, LEXICAL_BUDGET_FROM):
-            return query
-        terms = query_terms(query) or query_terms(query, keep_stopwords=True)
-        if len(terms) < 2:
-            return query
+        terms = list(q.terms or q.words)
+        if len(terms) < 2 or self.index.ntotal <= max(LEXICAL_ROW_BUDGET, LEXICAL_BUDGET_FROM):
+            return terms
         counts = self.store.term_doc_counts(terms)
         keep, spent = [], 0
         for term in sorted(terms, key=lambda t: counts.get(t, 0)):
@@ -461,8 +476,8 @@ class Engine:
             keep.append(term)
             spent += counts.get(term, 0)
         if len(keep) < len(terms):
-            log.debug("keyword query %r: left out common %s", query, [t for t in terms if t not in keep])
-        return " ".join(t for t in terms if t in keep)
+            log.debug("keyword query %r: left out common %s", q.text, [t for t in terms if t not in keep])
+        return [t for t in terms if t in keep]
 
     def _fill_dense_scores(self, chosen: list[Candidate], chunks, qvec: np.ndarray) -> None:
         """Give keyword-only hits their cosine too, from the stored vectors."""
@@ -477,23 +492,24 @@ class Engine:
     # -- ask -------------------------------------------------------------
     def ask(self, question: str, k: int | None = None, filters: Filters | None = None) -> Answer:
         """An extractive answer with [n] citations, or an abstention."""
-        question, qvec, expansion = self._prepare(question)
-        asked = intent.detect(question)
+        q = self._prepare(question)
+        asked = intent.detect(q.text)
         with self.store.consistent_view():  # one consistent state while an ingest commits
-            hits = self._search_vec(question, qvec, k or self.settings.top_k, filters, expansion,
-                                    per_doc_limit=self._per_doc_limit(asked))
+            hits = self._search_vec(q, k or self.settings.top_k, filters, per_doc_limit=self._per_doc_limit(asked))
             n = self.store.passage_count()
-            weights = self.term_weights(question, n)
+            weights = self.term_weights(q.terms, n)
             # A word no passage contains says "off topic" only when the store
             # is big enough to have a vocabulary; in a five-document store
             # most ordinary words are unseen.
             unseen = _idf(0, n) if n >= UNSEEN_MIN_PASSAGES else None
-        return compose_answer(
-            question, qvec, hits, self._sentences, self.settings, expansion.shown, weights,
-            alternatives=expansion.synonyms + expansion.related, unseen_weight=unseen,
-            known=self.vocabulary().acronyms, asked=asked,
-            terms=self.vocabulary().spans(question) if self.settings.expand_queries else (),
+        expansion = q.expansion
+        read = Question.of(
+            q.text, q.words, vector=q.vector, asked=asked, weights=weights, unseen_weight=unseen,
+            also_searched=expansion.shown, alternatives=expansion.synonyms + expansion.related,
+            known=self.vocabulary().acronyms,
+            spans=tuple(self.vocabulary().spans(q.text)) if self.settings.expand_queries else (),
         )
+        return compose_answer(read, hits, self._sentences, self.settings)
 
     def _per_doc_limit(self, asked: intent.Intent) -> int:
         """Passages one document may give an answer: "what works" points come
@@ -505,11 +521,15 @@ class Engine:
             return min(limit, WHAT_WORKS_PER_DOC) if limit else WHAT_WORKS_PER_DOC
         return limit
 
-    def term_weights(self, text: str, n: int | None = None) -> dict[str, float]:
-        """IDF (:func:`_idf`) of each query word in this store's passages; ``n``: the passage count."""
+    def term_weights(self, text: str | Sequence[str], n: int | None = None) -> dict[str, float]:
+        """IDF (:func:`_idf`) of each query word in this store's passages.
+
+        ``text``: the query or its content words; ``n``: the passage count.
+        """
         if n is None:
             n = self.store.passage_count()
-        return {term: _idf(self.store.text_df(term), n) for term in query_terms(text)}
+        terms = query_terms(text) if isinstance(text, str) else text
+        return {term: _idf(self.store.text_df(term), n) for term in terms}
 
     def close(self) -> None:
         self.store.close()

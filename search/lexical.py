@@ -10,6 +10,8 @@ BM25 ranking is the store's (search/store/lexical.py).
 """
 from __future__ import annotations
 
+from typing import Sequence
+
 from .text import words
 
 # A short list: only words that carry no topic. "not", "no" and numbers stay.
@@ -38,18 +40,20 @@ def quote_term(term: str) -> str:
     return '"' + term.replace('"', '""') + '"'
 
 
-def keyword_terms(text: str, extra_phrases: tuple[str, ...] = ()) -> list[str]:
+def keyword_terms(text: str | Sequence[str], extra_phrases: Sequence[str] = ()) -> list[str]:
     """What a keyword query for ``text`` looks for: its words, then each phrase.
 
-    ``extra_phrases`` (vocabulary expansions such as "previously looked after
-    children") come as one term each, their tokens joined by spaces, so they
-    score as phrases. Empty when nothing is left.
+    ``text`` is free text, or words a caller has already taken from it
+    (:func:`query_terms`). ``extra_phrases`` (vocabulary expansions such as
+    "previously looked after children") come as one term each, their tokens
+    joined by spaces, so they score as phrases. Empty when nothing is left.
     """
-    terms = query_terms(text)
-    if not terms:
+    if isinstance(text, str):
         # A query made only of stopwords ("what is it?") still deserves an
         # attempt rather than nothing.
-        terms = query_terms(text, keep_stopwords=True)
+        terms = query_terms(text) or query_terms(text, keep_stopwords=True)
+    else:
+        terms = list(text)
     for phrase in extra_phrases:
         tokens = words(phrase.lower())
         if tokens:

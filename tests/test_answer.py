@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from search import intent
-from search.answer import candidate_sentences, display_text, question_coverage, verbatim_in
+from search.answer import Question, candidate_sentences, display_text, question_coverage, verbatim_in
 from search.types import Chunk, Citation, Document, Hit
 from search.vocabulary import load_vocabulary
 
@@ -57,8 +57,8 @@ def test_fragments_headings_and_questions_are_not_candidates():
 def test_a_missing_vocabulary_term_is_named_whole():
     vocab = load_vocabulary()
     question = "how long does an EHC plan take in Kent?"
-    cov = question_coverage(question, [hit("Pupils with special educational needs are supported by the SENCO.")],
-                            known=vocab.acronyms, terms=vocab.spans(question))
+    cov = question_coverage(Question.of(question, known=vocab.acronyms, spans=tuple(vocab.spans(question))),
+                            [hit("Pupils with special educational needs are supported by the SENCO.")])
     assert "EHC" not in cov.missing and "Kent" in cov.missing
     assert all(m in ("EHC plan", "Kent") for m in cov.missing), cov.missing
 
@@ -75,8 +75,8 @@ def test_the_sentence_after_the_best_one_is_read_with_it(real_embedder):
     hits = [hit(f"{restates} {answers}"), hit(other, doc_id=2)]
     question = "Which proactive strategies can a teacher use to prevent low-level disruption?"
     qvec = real_embedder.encode([question])[0]
-    answer = compose_answer(question, qvec, hits, real_embedder, Settings(abstain_threshold=0.0),
-                            asked=intent.Intent(intent.FACTUAL))
+    answer = compose_answer(Question.of(question, vector=qvec, asked=intent.Intent(intent.FACTUAL)), hits,
+                            real_embedder, Settings(abstain_threshold=0.0))
     texts = [s.text for s in answer.sentences]
     assert texts[:2] == [restates, answers]
     assert len(texts) <= Settings().answer_sentences + 1  # the follower does not take another sentence's place
@@ -91,6 +91,6 @@ def test_coverage_matches_inflections_not_derivations():
         assert _stem(a) == _stem(b), (a, b)
     for a, b in (("inclusion", "inclusive"), ("difference", "different"), ("integration", "integrated")):
         assert _stem(a) != _stem(b), (a, b)
-    covered = question_coverage("difference between integration and inclusion",
+    covered = question_coverage(Question.of("difference between integration and inclusion"),
                                 [hit("Inclusive schools are different: pupils are integrated in every lesson.")])
     assert covered.share < 0.5

@@ -117,12 +117,16 @@ def test_large_store_keyword_query_leaves_out_common_words(tmp_path, monkeypatch
     engine = Engine(store, Settings(home=str(tmp_path)), emb)
     assert store.term_doc_counts(["pupil", "zebras", "schools", "nothing"]) == \
         {"pupil": 13, "zebras": 1, "schools": 12, "nothing": 0}  # Porter stems, as FTS5 indexes them
-    assert engine._affordable_terms("pupils zebra") == "pupils zebra"  # small store: untouched
+    def affordable(text):
+        return engine._affordable_terms(engine._prepare(text, encode=False))
+
+    assert affordable("pupils zebra") == ["pupils", "zebra"]  # small store: untouched
     monkeypatch.setattr(search.api, "LEXICAL_ROW_BUDGET", 5)
-    assert engine._affordable_terms("pupils zebra") == "pupils zebra"  # under LEXICAL_BUDGET_FROM: untouched
+    assert affordable("pupils zebra") == ["pupils", "zebra"]  # under LEXICAL_BUDGET_FROM: untouched
     monkeypatch.setattr(search.api, "LEXICAL_BUDGET_FROM", 10)
-    assert engine._affordable_terms("pupils zebra") == "zebra"
-    assert engine._affordable_terms("pupils school") == "school"  # the rarer of two common words stays
+    assert affordable("pupils zebra") == ["zebra"]
+    assert affordable("pupils school") == ["school"]  # the rarer of two common words stays
+    assert affordable("what is it?") == ["what", "is", "it"]  # only stopwords: they are kept
     hits = engine.search("pupils zebra", k=3, mode="bm25").hits
     assert hits[0].chunk.text == texts[-1]
 
@@ -167,7 +171,7 @@ def test_passage_scores_blend_in_their_documents_vector(engine):
         assert blended[cid] == pytest.approx(expect, abs=1e-5)
     # Hits still show the passage's own cosine as "dense".
     hit = engine.search("persistent absence mentoring", k=1, mode="dense").hits[0]
-    _, searched, _ = engine._prepare("persistent absence mentoring")  # with its vocabulary synonyms
+    searched = engine._prepare("persistent absence mentoring").vector  # with its vocabulary synonyms
     assert hit.dense == pytest.approx(float(store.vectors_by_ids([hit.chunk.id])[hit.chunk.id] @ searched), abs=1e-4)
 
 
