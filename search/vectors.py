@@ -46,7 +46,7 @@ import numpy as np
 from .files import atomic_write
 
 if TYPE_CHECKING:
-    from .store import StoreBackend, WriteResult
+    from .store.base import StoreBackend, WriteResult
 
 log = logging.getLogger(__name__)
 
