@@ -5,6 +5,17 @@ here; each writer turns a :class:`~search.lists.ReadingList` and its
 :class:`~search.lists.ListItem` snapshots into the text of one file. The CLI
 and the UI import :data:`FORMATS` and :data:`FORMAT_FILES` from here for their
 choices and file names.
+
+BibTeX is written by bibtexparser (the tests read it back with the same
+library); what we give it stays ours, each for a reason:
+
+- values are escaped by :func:`bib_escape`: bibtexparser's writer escapes
+  nothing, and its LaTeX encoder writes ``\\{`` for a brace, which BibTeX
+  counts, so one odd brace in a title would unbalance the rest of the file;
+- citation keys come from :func:`_bib_key` (``dfe2018``, ``dfe2018a``):
+  bibtexparser only refuses a duplicate key, it does not make one;
+
+Markdown and CSV need no library beyond the csv module.
 """
 from __future__ import annotations
 
@@ -166,41 +177,57 @@ def _note_text(item: ListItem) -> str:
     return ". ".join(p.rstrip(".") for p in parts) + "."
 
 
+def _bib_format():
+    """Two-space indent, a blank line between blocks: the layout we wrote by hand."""
+    from bibtexparser import BibtexFormat
+
+    fmt = BibtexFormat()
+    fmt.indent = "  "
+    fmt.block_separator = "\n"  # each block ends with its own newline
+    return fmt
+
+
 def to_bibtex(rl: ReadingList, items: list[ListItem]) -> str:
     """One entry per item: @techreport for reports, inspections and guidance
-    with a publisher, @misc otherwise; url, year, howpublished and note."""
+    with a publisher, @misc otherwise; url, year, howpublished and note.
+
+    bibtexparser writes the entries (``@type{key,``, ``name = {value}``, the
+    closing brace) from values already escaped here (see the module docstring).
+    """
+    import bibtexparser  # lazy: it imports pylatexenc, ~40 ms the CLI's start-up does not need
+    from bibtexparser.model import Entry, Field, ImplicitComment
+
     used: set[str] = set()
-    out = [f"% Reading list: {bib_escape(rl.name)} (exported from equisearch)", ""]
+    blocks: list = [ImplicitComment(f"% Reading list: {bib_escape(rl.name)} (exported from equisearch)")]
     for item in items:
         report = item.kind in _BIB_REPORT_KINDS and bool(item.site)
-        fields: list[tuple[str, str]] = [("title", "{" + bib_escape(item.title or item.uri) + "}")]
+        fields = [Field("title", "{" + bib_escape(item.title or item.uri) + "}")]  # inner braces keep its case
         if item.author:
-            fields.append(("author", bib_escape(item.author)))
+            fields.append(Field("author", bib_escape(item.author)))
         if report:
-            fields.append(("institution", bib_escape(item.site)))
-            fields.append(("type", bib_escape(item.kind.capitalize())))
+            fields.append(Field("institution", bib_escape(item.site)))
+            fields.append(Field("type", bib_escape(item.kind.capitalize())))
         elif item.site:
-            fields.append(("organization", bib_escape(item.site)))
+            fields.append(Field("organization", bib_escape(item.site)))
         if item.year:
-            fields.append(("year", item.year))
+            fields.append(Field("year", item.year))
         url = item.web_url
         if url:
-            fields.append(("url", _bib_url(url)))
+            fields.append(Field("url", _bib_url(url)))
             if not report:
-                fields.append(("howpublished", r"\url{" + _bib_url(url).replace("%", r"\%").replace("#", r"\#") + "}"))
+                fields.append(Field("howpublished",
+                                    r"\url{" + _bib_url(url).replace("%", r"\%").replace("#", r"\#") + "}"))
         elif not report and item.site:
-            fields.append(("howpublished", bib_escape(item.site)))
+            fields.append(Field("howpublished", bib_escape(item.site)))
         if item.item_type == "passage" and item.page_start is not None:
             pages = str(item.page_start)
             if item.page_end and item.page_end != item.page_start:
                 pages += f"--{item.page_end}"
-            fields.append(("pages", pages))
-        fields.append(("note", bib_escape(_note_text(item))))
-        key = _bib_key(item, used)
-        body = ",\n".join(f"  {name} = {{{value}}}" for name, value in fields)
-        out.append(f"@{'techreport' if report else 'misc'}{{{key},\n{body}\n}}")
-        out.append("")
-    return "\n".join(out)
+            fields.append(Field("pages", pages))
+        fields.append(Field("note", bib_escape(_note_text(item))))
+        blocks.append(Entry("techreport" if report else "misc", _bib_key(item, used), fields))
+    # The default unparse stack encloses every value in braces, numbers too.
+    return bibtexparser.write_string(bibtexparser.Library(blocks), bibtex_format=_bib_format())
 
 
 # -- RIS ---------------------------------------------------------------------------

@@ -73,7 +73,8 @@ def test_bf16_setting_resolution(monkeypatch):
     assert cpu.want_bf16("auto")
 
 
-_HEAVY = ("numpy", "faiss", "torch", "sentence_transformers", "onnxruntime", "transformers")
+# bibtexparser (with pylatexenc) is only for the BibTeX export: search/exports.py imports it when writing.
+_HEAVY = ("numpy", "faiss", "torch", "sentence_transformers", "onnxruntime", "transformers", "bibtexparser")
 
 
 def _modules_after(code: str) -> list[str]:
