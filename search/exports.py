@@ -6,14 +6,16 @@ here; each writer turns a :class:`~search.lists.ReadingList` and its
 and the UI import :data:`FORMATS` and :data:`FORMAT_FILES` from here for their
 choices and file names.
 
-BibTeX is written by bibtexparser (the tests read it back with the same
-library); what we give it stays ours, each for a reason:
+BibTeX is written by bibtexparser and RIS by rispy (the tests read both back
+with the same libraries); what we give them stays ours, each for a reason:
 
 - values are escaped by :func:`bib_escape`: bibtexparser's writer escapes
   nothing, and its LaTeX encoder writes ``\\{`` for a brace, which BibTeX
   counts, so one odd brace in a title would unbalance the rest of the file;
 - citation keys come from :func:`_bib_key` (``dfe2018``, ``dfe2018a``):
   bibtexparser only refuses a duplicate key, it does not make one;
+- RIS values pass through :func:`one_line`: rispy writes a value as given,
+  and a newline in a note would start a line without a tag.
 
 Markdown and CSV need no library beyond the csv module.
 """
@@ -239,31 +241,57 @@ def _ris_type(item: ListItem) -> str:
     return "ELEC" if item.web_url else "GEN"
 
 
-def to_ris(rl: ReadingList, items: list[ListItem]) -> str:
-    """RIS records (``TY`` ... ``ER``), CRLF line ends, one value per line."""
-    lines: list[str] = []
+def _ris_writer():
+    """rispy's RIS writer with CRLF line ends and no ``1.`` line before each record.
 
-    def tag(t: str, value) -> None:
+    The RIS specification ends lines with CRLF; the record-number lines rispy
+    writes by default are not RIS tags (every line of our file is one).
+    """
+    import rispy  # lazy, like bibtexparser
+
+    class Writer(rispy.RisWriter):
+        NEWLINE = "\r\n"
+
+        def set_header(self, count: int) -> str:
+            return ""
+
+    return Writer()
+
+
+def _ris_record(rl: ReadingList, item: ListItem) -> dict:
+    """The item as a rispy record: keys from rispy's tag mapping, in the order
+    they are written, empty values left out; :func:`one_line` because rispy
+    writes a value as given and a newline in one would start an untagged line."""
+    record: dict = {"type_of_reference": _ris_type(item)}
+
+    def put(key: str, value) -> None:
         value = one_line(str(value)) if value is not None else ""
         if value:
-            lines.append(f"{t}  - {value}")
+            record[key] = value
 
-    for item in items:
-        lines.append(f"TY  - {_ris_type(item)}")
-        tag("TI", item.title or item.uri)
-        for author in re.split(r"\s+and\s+|;", item.author or ""):
-            tag("AU", author)
-        tag("PY", item.year)
-        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", item.date or ""):
-            tag("DA", item.date.replace("-", "/") + "/")
-        tag("PB", item.site)
-        tag("UR", item.web_url or item.link)
-        if item.item_type == "passage" and item.page_start is not None:
-            tag("SP", item.page_start)
-            tag("EP", item.page_end or item.page_start)
-        tag("N1", _note_text(item))
-        tag("KW", item.kind)
-        tag("KW", f"reading list: {rl.name}")
-        lines.append("ER  - ")
-        lines.append("")
-    return "\r\n".join(lines) + ("\r\n" if lines else "")
+    def add(key: str, value) -> None:
+        value = one_line(str(value)) if value is not None else ""
+        if value:
+            record.setdefault(key, []).append(value)
+
+    put("title", item.title or item.uri)                                   # TI
+    for author in re.split(r"\s+and\s+|;", item.author or ""):
+        add("authors", author)                                             # AU
+    put("year", item.year)                                                 # PY
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", item.date or ""):
+        put("date", item.date.replace("-", "/") + "/")                     # DA
+    put("publisher", item.site)                                            # PB
+    add("urls", item.web_url or item.link)                                 # UR
+    if item.item_type == "passage" and item.page_start is not None:
+        put("start_page", item.page_start)                                 # SP
+        put("end_page", item.page_end or item.page_start)                  # EP
+    add("notes", _note_text(item))                                         # N1
+    add("keywords", item.kind)                                             # KW
+    add("keywords", f"reading list: {rl.name}")
+    return record
+
+
+def to_ris(rl: ReadingList, items: list[ListItem]) -> str:
+    """RIS records (``TY`` ... ``ER``), CRLF line ends, one value per line;
+    rispy writes the records (an empty list is an empty file)."""
+    return _ris_writer().formats([_ris_record(rl, item) for item in items])
