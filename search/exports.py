@@ -200,7 +200,10 @@ def to_bibtex(rl: ReadingList, items: list[ListItem]) -> str:
     from bibtexparser.model import Entry, Field, ImplicitComment
 
     used: set[str] = set()
-    blocks: list = [ImplicitComment(f"% Reading list: {bib_escape(rl.name)} (exported from equisearch)")]
+    # BibTeX reads text outside entries as a comment up to the next "@", where
+    # an entry starts ("a@b (draft)" would open @b), so the name's @ is spelt out.
+    name = bib_escape(rl.name).replace("@", "(at)")
+    blocks: list = [ImplicitComment(f"% Reading list: {name} (exported from equisearch)")]
     for item in items:
         report = item.kind in _BIB_REPORT_KINDS and bool(item.site)
         fields = [Field("title", "{" + bib_escape(item.title or item.uri) + "}")]  # inner braces keep its case

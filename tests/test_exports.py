@@ -10,6 +10,7 @@ import csv
 import io
 
 import bibtexparser
+import pytest
 import rispy
 
 from search.exports import one_line, to_bibtex, to_csv, to_markdown, to_ris
@@ -101,6 +102,16 @@ def test_keys_stay_unique_past_z():
     items = _items([dict(item_type="source", title=f"Same {n}", site="DfE", date="2018") for n in range(30)])
     keys = [e.key for e in bibtexparser.parse_string(to_bibtex(_list(), items)).entries]
     assert keys[:3] == ["dfe2018", "dfe2018a", "dfe2018b"] and keys[27] == "dfe2018aa" and len(set(keys)) == 30
+
+
+@pytest.mark.parametrize("name", ["Plan @home (draft)", "@misc{x,", "a@b"])
+def test_list_name_with_an_at_sign_stays_in_the_comment(name):
+    """BibTeX starts an entry at any `@`, even in a comment: the name must not make one."""
+    for items in (_items(HOSTILE[:1]), []):
+        text = to_bibtex(_list(name), items)
+        lib = bibtexparser.parse_string(text)
+        assert not lib.failed_blocks and len(lib.entries) == len(items), [e.entry_type for e in lib.entries]
+        assert "@" not in text.splitlines()[0]
 
 
 def test_ris_of_hostile_items_parses_back_every_field():
