@@ -2,8 +2,9 @@
 
 Registered on the main group by :mod:`cli.app`. Items are addressed by
 their 1-based position in the list (as ``lists show`` prints them); lists by
-name (case-insensitive) or id. The library (:mod:`search.lists`) does the
-work; this module only parses options and prints.
+name (case-insensitive) or id. The library (:mod:`search.lists`, and
+:mod:`search.exports` for the file formats) does the work; this module only
+parses options and prints.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pathlib import Path
 import click
 
 from search.files import atomic_write
-from search.lists import FORMAT_FILES, FORMATS
+from search.exports import FORMAT_FILES, FORMATS
 
 from .common import friendly_errors
 

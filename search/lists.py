@@ -1,7 +1,8 @@
 """Reading lists: named, ordered lists of passages and whole sources, with notes.
 
 CPD leads build them from the Ask page (or ``equisearch lists``) and export
-them as Markdown, CSV, BibTeX or RIS for Zotero, Mendeley or a handout.
+them as Markdown, CSV, BibTeX or RIS for Zotero, Mendeley or a handout (the
+formats are written by search/exports.py).
 
 Lists live in the store (in SQLite: tables ``reading_lists`` and
 ``reading_list_items``, schema version 3, queried by search/store/lists.py);
@@ -32,19 +33,16 @@ a careful pace for reports and research read to be discussed, below the
 """
 from __future__ import annotations
 
-import csv
-import io
 import logging
 import math
 import re
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
-from datetime import datetime, timezone
 
 from .errors import ListError, ListNotFound
 from .types import Citation
 
-if TYPE_CHECKING:  # the CLI imports this module for its format names: keep numpy out
+if TYPE_CHECKING:  # the CLI imports this module (through search.exports) at start-up: keep numpy out
     from .store import StoreBackend
 
 log = logging.getLogger(__name__)
@@ -52,14 +50,6 @@ log = logging.getLogger(__name__)
 WORDS_PER_MINUTE = 200
 MAX_NAME = 120
 MAX_NOTE = 10_000
-FORMATS = ("md", "csv", "bibtex", "ris")
-#: File name suffix and MIME type per export format (for downloads and -o).
-FORMAT_FILES = {
-    "md": (".md", "text/markdown"),
-    "csv": (".csv", "text/csv"),
-    "bibtex": (".bib", "application/x-bibtex"),
-    "ris": (".ris", "application/x-research-info-systems"),
-}
 
 
 @dataclass(frozen=True)
@@ -318,12 +308,14 @@ class ReadingLists:
 
     # -- export ----------------------------------------------------------
     def export(self, ref: str | int, fmt: str) -> str:
-        """The list as text in ``fmt`` (one of :data:`FORMATS`)."""
+        """The list as text in ``fmt`` (one of :data:`search.exports.FORMATS`)."""
+        # Imported here: search.exports renders ListItems, so it imports this module.
+        from .exports import FORMATS, render
+
         if fmt not in FORMATS:
             raise ListError(f"unknown export format {fmt!r}: use one of {', '.join(FORMATS)}")
         rl = self.get(ref)
-        items = self.items(rl.id)
-        return {"md": to_markdown, "csv": to_csv, "bibtex": to_bibtex, "ris": to_ris}[fmt](rl, items)
+        return render(fmt, rl, self.items(rl.id))
 
 
 def _clean_note(note: str) -> str:
@@ -331,211 +323,3 @@ def _clean_note(note: str) -> str:
     if len(note) > MAX_NOTE:
         raise ListError(f"notes are at most {MAX_NOTE} characters: shorten it")
     return note
-
-
-def one_line(text: str) -> str:
-    return " ".join((text or "").split())
-
-
-# -- Markdown -------------------------------------------------------------------
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|#&])")
-
-
-def _md(text: str) -> str:
-    """Backslash-escape Markdown/HTML syntax so text shows as written."""
-    return _MD_SPECIAL.sub(r"\\\1", text)
-
-
-def _md_url(url: str) -> str:
-    return url.replace(" ", "%20").replace("(", "%28").replace(")", "%29").replace("<", "%3C").replace(">", "%3E")
-
-
-def _status_note(item: ListItem) -> str:
-    if item.status == "changed":
-        return "the source has changed since this passage was added; the passage is quoted as it was"
-    if item.status == "removed":
-        return "the source is no longer in the store; the citation is kept as it was"
-    return ""
-
-
-def to_markdown(rl: ReadingList, items: list[ListItem]) -> str:
-    total = sum(i.words for i in items)
-    today = datetime.now(timezone.utc).date().isoformat()
-    out = [
-        f"# {_md(rl.name)}",
-        "",
-        f"{len(items)} item{'s' if len(items) != 1 else ''}, about {reading_minutes(total)} min of reading "
-        f"(at {WORDS_PER_MINUTE} words a minute). Exported from equisearch on {today}.",
-    ]
-    for item in items:
-        out += ["", f"## {item.position}. {_md(one_line(item.title) or item.uri)}", ""]
-        bits = [b for b in (item.author, item.site, item.kind, item.date, item.location) if b]
-        what = "Passage" if item.item_type == "passage" else "Whole source"
-        out.append(_md(" · ".join([what, *bits])) + f" · {item.reading_minutes} min  ")
-        target = item.web_url or item.link or item.uri
-        out.append(f"[{_md(target)}]({_md_url(target)})" if target else "")
-        if item.item_type == "passage" and item.text:
-            out.append("")
-            out += ["> " + _md(line) if line.strip() else ">" for line in item.text.splitlines()]
-        if item.note:
-            out += ["", "**Note:** " + _md(item.note).replace("\n", "  \n")]
-        if _status_note(item):
-            out += ["", f"*({_status_note(item)})*"]
-    return "\n".join(out) + "\n"
-
-
-# -- CSV -------------------------------------------------------------------------
-CSV_COLUMNS = ("position", "type", "title", "author", "site", "kind", "date", "location", "url", "passage",
-               "note", "words", "reading_minutes", "status", "uri")
-
-
-def to_csv(rl: ReadingList, items: list[ListItem]) -> str:
-    """RFC 4180 CSV (quotes and newlines in notes handled by the csv module)."""
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\r\n")
-    w.writerow(CSV_COLUMNS)
-    for i in items:
-        w.writerow([i.position, i.item_type, i.title, i.author, i.site, i.kind, i.date, i.location,
-                    i.web_url or i.link, i.text, i.note, i.words, i.reading_minutes, i.status, i.uri])
-    return buf.getvalue()
-
-
-# -- BibTeX ----------------------------------------------------------------------
-_BIB_REPORT_KINDS = {"report", "inspection", "guidance"}
-_BIB_CHARS = {
-    "\\": r"\textbackslash{}", "{": r"\textbraceleft{}", "}": r"\textbraceright{}", "%": r"\%", "&": r"\&",
-    "$": r"\$", "#": r"\#", "_": r"\_", "^": r"\textasciicircum{}", "~": r"\textasciitilde{}",
-}
-_BIB_RE = re.compile("|".join(re.escape(c) for c in _BIB_CHARS))
-
-
-def bib_escape(text: str) -> str:
-    """Escape LaTeX specials; braces become commands so every field stays balanced.
-
-    BibTeX counts ``\\{`` as a brace, so an odd brace in a title would break
-    the whole file; ``\\textbraceleft{}`` keeps the braces balanced.
-    """
-    return _BIB_RE.sub(lambda m: _BIB_CHARS[m.group(0)], one_line(text))
-
-
-def _bib_url(url: str) -> str:
-    """A URL safe inside a braced field: no braces, spaces or backslashes."""
-    return (url.replace("\\", "%5C").replace("{", "%7B").replace("}", "%7D").replace(" ", "%20")
-            .replace("\t", "%09").replace("\n", ""))
-
-
-def _bib_key(item: ListItem, used: set[str]) -> str:
-    base_src = item.author.split(",")[0].split(" and ")[0] if item.author else (item.site or item.title)
-    word = next((w for w in re.findall(r"[A-Za-z0-9]+", _ascii(base_src)) if len(w) > 1), "source").lower()
-    base = f"{word[:20]}{item.year or 'nd'}"
-    key, n = base, 0
-    while key in used:
-        n += 1
-        key = base + _suffix(n)
-    used.add(key)
-    return key
-
-
-def _suffix(n: int) -> str:
-    s = ""
-    while n:
-        n, r = divmod(n - 1, 26)
-        s = chr(97 + r) + s
-    return s
-
-
-def _ascii(text: str) -> str:
-    import unicodedata
-
-    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-
-
-def _note_text(item: ListItem) -> str:
-    parts = []
-    if item.item_type == "passage":
-        where = f" ({item.location})" if item.location else ""
-        parts.append(f"Passage{where}: “{one_line(item.text)}”")
-    else:
-        parts.append("Whole source")
-    if item.note:
-        parts.append(f"Note: {one_line(item.note)}")
-    if _status_note(item):
-        parts.append(_status_note(item).capitalize())
-    parts.append(f"Reading list: {item.reading_minutes} min")
-    return ". ".join(p.rstrip(".") for p in parts) + "."
-
-
-def to_bibtex(rl: ReadingList, items: list[ListItem]) -> str:
-    """One entry per item: @techreport for reports, inspections and guidance
-    with a publisher, @misc otherwise; url, year, howpublished and note."""
-    used: set[str] = set()
-    out = [f"% Reading list: {bib_escape(rl.name)} (exported from equisearch)", ""]
-    for item in items:
-        report = item.kind in _BIB_REPORT_KINDS and bool(item.site)
-        fields: list[tuple[str, str]] = [("title", "{" + bib_escape(item.title or item.uri) + "}")]
-        if item.author:
-            fields.append(("author", bib_escape(item.author)))
-        if report:
-            fields.append(("institution", bib_escape(item.site)))
-            fields.append(("type", bib_escape(item.kind.capitalize())))
-        elif item.site:
-            fields.append(("organization", bib_escape(item.site)))
-        if item.year:
-            fields.append(("year", item.year))
-        url = item.web_url
-        if url:
-            fields.append(("url", _bib_url(url)))
-            if not report:
-                fields.append(("howpublished", r"\url{" + _bib_url(url).replace("%", r"\%").replace("#", r"\#") + "}"))
-        elif not report and item.site:
-            fields.append(("howpublished", bib_escape(item.site)))
-        if item.item_type == "passage" and item.page_start is not None:
-            pages = str(item.page_start)
-            if item.page_end and item.page_end != item.page_start:
-                pages += f"--{item.page_end}"
-            fields.append(("pages", pages))
-        fields.append(("note", bib_escape(_note_text(item))))
-        key = _bib_key(item, used)
-        body = ",\n".join(f"  {name} = {{{value}}}" for name, value in fields)
-        out.append(f"@{'techreport' if report else 'misc'}{{{key},\n{body}\n}}")
-        out.append("")
-    return "\n".join(out)
-
-
-# -- RIS ---------------------------------------------------------------------------
-def _ris_type(item: ListItem) -> str:
-    if item.kind in _BIB_REPORT_KINDS:
-        return "RPRT"
-    if item.kind == "transcript":
-        return "VIDEO"
-    return "ELEC" if item.web_url else "GEN"
-
-
-def to_ris(rl: ReadingList, items: list[ListItem]) -> str:
-    """RIS records (``TY`` ... ``ER``), CRLF line ends, one value per line."""
-    lines: list[str] = []
-
-    def tag(t: str, value) -> None:
-        value = one_line(str(value)) if value is not None else ""
-        if value:
-            lines.append(f"{t}  - {value}")
-
-    for item in items:
-        lines.append(f"TY  - {_ris_type(item)}")
-        tag("TI", item.title or item.uri)
-        for author in re.split(r"\s+and\s+|;", item.author or ""):
-            tag("AU", author)
-        tag("PY", item.year)
-        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", item.date or ""):
-            tag("DA", item.date.replace("-", "/") + "/")
-        tag("PB", item.site)
-        tag("UR", item.web_url or item.link)
-        if item.item_type == "passage" and item.page_start is not None:
-            tag("SP", item.page_start)
-            tag("EP", item.page_end or item.page_start)
-        tag("N1", _note_text(item))
-        tag("KW", item.kind)
-        tag("KW", f"reading list: {rl.name}")
-        lines.append("ER  - ")
-        lines.append("")
-    return "\r\n".join(lines) + ("\r\n" if lines else "")

@@ -73,7 +73,8 @@ def test_bf16_setting_resolution(monkeypatch):
     assert cpu.want_bf16("auto")
 
 
-_HEAVY = ("numpy", "faiss", "torch", "sentence_transformers", "onnxruntime", "transformers")
+# bibtexparser (with pylatexenc) and rispy are only for the exports: search/exports.py imports them when writing.
+_HEAVY = ("numpy", "faiss", "torch", "sentence_transformers", "onnxruntime", "transformers", "bibtexparser", "rispy")
 
 
 def _modules_after(code: str) -> list[str]:

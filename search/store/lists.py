@@ -1,9 +1,10 @@
 """Reading lists in SQLite: their tables (schema version 3) and every query on them.
 
 :class:`search.lists.ReadingLists` holds the rules (names, statuses,
-relinking, exports) and calls these methods; each write here is one
-transaction. List writes do not bump the store generation: they never touch
-passages or vectors, so other processes' vector indexes stay valid.
+relinking; search/exports.py writes the files) and calls these methods;
+each write here is one transaction. List writes do not bump the store
+generation: they never touch passages or vectors, so other processes' vector
+indexes stay valid.
 Rows are returned as plain dicts keyed by column name.
 """
 from __future__ import annotations

@@ -5,7 +5,8 @@ import re
 
 import streamlit as st
 
-from search.lists import FORMAT_FILES, WORDS_PER_MINUTE
+from search.exports import FORMAT_FILES
+from search.lists import WORDS_PER_MINUTE
 from ui.common import (
     ACTIVE_LIST,
     engine_or_stop,
