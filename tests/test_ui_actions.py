@@ -21,6 +21,7 @@ from ui.actions import UPLOAD_DIR, sanitise_filename, save_upload, split_urls
     ("...pdf.pdf", "pdf.pdf"),
     ("Report (final) v2.PDF", "Report (final) v2.pdf"),
     ("naïve café.srt", "naïve café.srt"),
+    ("nursery policy.RST", "nursery policy.rst"),  # every type the extractors read can be uploaded
     ("x;rm -rf $HOME`.html", "x_rm -rf _HOME_.html"),
     ("..pdf", None),
     ("../..", None),
@@ -72,3 +73,10 @@ def test_split_urls_only_http():
     assert good == ["https://a.org/x", "http://c.org/z"]
     assert [r.source for r in bad] == ["ftp://b.org/y", "javascript:alert(1)", "file:///etc/passwd"]
     assert all(r.status == "failed" and "http(s)" in r.reason for r in bad)
+
+
+def test_upload_types_are_the_extractors_suffixes():
+    from ingest.extract import SUPPORTED_SUFFIXES
+    from ui.actions import UPLOAD_TYPES
+
+    assert {"." + t for t in UPLOAD_TYPES} == set(SUPPORTED_SUFFIXES)

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
+from ingest.extract import SUPPORTED_SUFFIXES
 from search.errors import EquisearchError, StoreLocked
 from search.files import atomic_write
 from search.settings import Settings
@@ -32,8 +33,9 @@ from search.settings import Settings
 log = logging.getLogger(__name__)
 
 UPLOAD_DIR = "uploads"
-#: What "Add sources" accepts for upload (the extractors' suffixes).
-UPLOAD_TYPES = ("pdf", "html", "htm", "txt", "md", "markdown", "gs", "vtt", "srt")
+#: What "Add sources" accepts for upload: every suffix the extractors read,
+#: so a new source type is offered here without a second list.
+UPLOAD_TYPES = tuple(sorted(s.lstrip(".") for s in SUPPORTED_SUFFIXES))
 MAX_NAME_CHARS = 120
 
 #: One writer per server process: Streamlit sessions are threads sharing the
