@@ -295,12 +295,7 @@ class DocumentsMixin:
                     "UPDATE documents SET uri=?, title=?, site=?, kind=?, date=?, author=?, url=?, language=?,"
                     " tags=?, meta=?, content_hash=?, text_hash=?, text=?, blocks=?, pipeline_version=?, updated_at=?"
                     " WHERE id=?",
-                    (
-                        doc.uri, doc.title, doc.site, doc.kind, doc.date, doc.author, doc.url, doc.language,
-                        json.dumps(list(doc.tags)), json.dumps(doc.meta or {}), doc.content_hash,
-                        doc.text_hash, doc.text, json.dumps([list(b) for b in doc.blocks]), doc.pipeline_version,
-                        now, replace_id,
-                    ),
+                    (*_document_values(doc), now, replace_id),
                 )
                 doc_id = replace_id
             else:
@@ -308,12 +303,7 @@ class DocumentsMixin:
                     "INSERT INTO documents(uri, title, site, kind, date, author, url, language, tags, meta,"
                     " content_hash, text_hash, text, blocks, pipeline_version, added_at, updated_at)"
                     " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (
-                        doc.uri, doc.title, doc.site, doc.kind, doc.date, doc.author, doc.url, doc.language,
-                        json.dumps(list(doc.tags)), json.dumps(doc.meta or {}), doc.content_hash,
-                        doc.text_hash, doc.text, json.dumps([list(b) for b in doc.blocks]), doc.pipeline_version,
-                        now, now,
-                    ),
+                    (*_document_values(doc), now, now),
                 )
                 doc_id = cur.lastrowid
             for alias in aliases:
@@ -507,3 +497,12 @@ class DocumentsMixin:
 def _batches(items: list, size: int) -> Iterator[list]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
+
+
+def _document_values(doc: NewDocument) -> tuple:
+    """A document's columns from uri to pipeline_version, in the order both writes name them."""
+    return (
+        doc.uri, doc.title, doc.site, doc.kind, doc.date, doc.author, doc.url, doc.language,
+        json.dumps(list(doc.tags)), json.dumps(doc.meta or {}), doc.content_hash,
+        doc.text_hash, doc.text, json.dumps([list(b) for b in doc.blocks]), doc.pipeline_version,
+    )
