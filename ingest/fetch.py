@@ -36,9 +36,8 @@ import time
 import urllib.parse
 import urllib.robotparser
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from email.message import Message
-from email.utils import parsedate_to_datetime
 from html.parser import HTMLParser
 
 import urllib3
@@ -473,18 +472,3 @@ def read_url_list(text: str) -> tuple[list[str], list[tuple[int, str]]]:
         else:
             good.append(line)
     return good, bad
-
-
-def http_date_to_iso(value: str) -> str:
-    try:
-        return parsedate_to_datetime(value).date().isoformat()
-    except (TypeError, ValueError, IndexError):
-        return ""
-
-
-@dataclass
-class CrawlPlan:
-    """What to fetch and why (for the progress line and the summary)."""
-
-    urls: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
