@@ -128,7 +128,6 @@ class Question:
         (``query_terms(text, keep_stopwords=True)``) when the caller has them."""
         every = list(words_of) if words_of is not None else query_terms(text, keep_stopwords=True)
         terms = tuple(w for w in every if w not in STOPWORDS)
-        fields.setdefault("asked", None)
         return cls(text, terms=terms, stopwords=frozenset(every) - set(terms), **fields)
 
 
