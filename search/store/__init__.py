@@ -33,6 +33,7 @@ from .base import (
     StoreBackend,
     VectorSearch,
     WriteResult,
+    is_database_url,
 )
 from .lists import LISTS_SCHEMA
 from .schema import DB_NAME, MIGRATIONS, SCHEMA_VERSION, mismatch
@@ -42,14 +43,18 @@ from .writer import Writer
 __all__ = [
     "DB_NAME", "DEFAULT_VECTOR_DTYPE", "LISTS_SCHEMA", "MIGRATIONS", "SCHEMA_VERSION", "VECTOR_DTYPES",
     "NewChunk", "NewDocument", "Store", "StoreBackend", "VectorSearch", "WriteResult", "Writer", "mismatch",
-    "open_store",
+    "is_database_url", "open_store",
 ]
 
 
-def open_store(location: str | os.PathLike, *, create: bool = True) -> StoreBackend:
-    """The store at ``location``: today always a SQLite store directory.
+def open_store(location: str | os.PathLike, *, create: bool = True, settings=None) -> StoreBackend:
+    """The store at ``location``: a PostgreSQL database for a ``postgresql://`` URL, else a SQLite store directory.
 
-    The one place a backend is chosen, so a second backend (a database URL)
-    is added here and nowhere else.
+    The one place a backend is chosen. ``settings`` (default: from the
+    environment) gives a database's timeouts and pool size.
     """
+    if is_database_url(location):
+        from .postgres import PgStore  # psycopg loads only for a database URL
+
+        return PgStore.open(str(location), create=create, settings=settings)
     return Store.open(location, create=create)

@@ -31,6 +31,14 @@ if TYPE_CHECKING:  # numpy stays a lazy import for callers that only want the re
 VECTOR_DTYPES = {"float16": 2, "float32": 4}
 DEFAULT_VECTOR_DTYPE = "float16"
 
+#: Location prefixes that mean the PostgreSQL backend (``--store``, ``EQUISEARCH_DATABASE_URL``).
+DATABASE_URL_PREFIXES = ("postgresql://", "postgres://")
+
+
+def is_database_url(location: object) -> bool:
+    """True for a PostgreSQL URL; anything else is a SQLite store directory."""
+    return isinstance(location, str) and location.strip().lower().startswith(DATABASE_URL_PREFIXES)
+
 
 @dataclass(frozen=True)
 class NewDocument:

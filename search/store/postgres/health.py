@@ -1,0 +1,5 @@
+"""(to be written)"""
+
+
+class PgHealthMixin:
+    pass
