@@ -22,8 +22,9 @@ from .common import Context
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.option("--store", type=click.Path(file_okay=False), envvar="EQUISEARCH_HOME", show_envvar=True,
-              help="Store directory (default: ./data when it holds a store, as `make run` builds it; else the user data dir).")
+@click.option("--store", envvar="EQUISEARCH_HOME", show_envvar=True,
+              help="Store directory, or a PostgreSQL URL postgresql://user@host/db (also EQUISEARCH_DATABASE_URL). "
+                   "Default: ./data when it holds a store, as `make run` builds it; else the user data dir.")
 @click.option("--model", help="Sentence-transformers model name or path (env EQUISEARCH_MODEL).")
 @click.option("-v", "--verbose", count=True, help="Log more (-v info, -vv debug).")
 @click.version_option(package_name="equisearch")

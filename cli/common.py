@@ -22,15 +22,23 @@ class Context:
     def __init__(self, store: str | None, model: str | None):
         overrides = {}
         if store:
-            overrides["home"] = store
+            overrides["home"] = store  # a directory or a postgresql:// URL; wins over EQUISEARCH_DATABASE_URL
         if model:
             overrides["model"] = model
         self.settings = Settings.from_env(**overrides)
         self.model_given = bool(model) or bool(os.environ.get("EQUISEARCH_MODEL"))
 
     @property
-    def home(self) -> Path:
-        return self.settings.home_path
+    def home(self) -> str | Path:
+        """The store: its directory, or a PostgreSQL URL (``--store URL``, ``EQUISEARCH_DATABASE_URL``)."""
+        return self.settings.location
+
+    @property
+    def shown_home(self) -> str:
+        """The store as printed: a database URL without its password."""
+        from search.store import describe_location
+
+        return describe_location(self.home)
 
     @property
     def asked_model(self) -> str | None:

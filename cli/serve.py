@@ -58,7 +58,7 @@ def ui(c: Context, port, host) -> None:
         # another one, as the CLI does; otherwise it searches with the store's.
         env.setdefault("EQUISEARCH_MODEL", c.settings.model)
     shown = f"[{host}]" if ":" in host else host
-    click.echo(f"equisearch UI: http://{shown}:{port}  (store {c.home}; open it in a browser, Ctrl+C stops it)")
+    click.echo(f"equisearch UI: http://{shown}:{port}  (store {c.shown_home}; open it in a browser, Ctrl+C stops it)")
     cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.address", host,
            "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false"]
     try:

@@ -57,7 +57,7 @@ def ingest(c: Context, paths, sitemaps, feeds, crawls, max_pages, url_files, kin
     policy = FetchPolicy(host_delay=delay, timeout=timeout, respect_robots=not ignore_robots)
     show = not quiet and sys.stderr.isatty()
     report = add_sources(c.home, c.settings, request, policy=policy, progress=_CliProgress(show, quiet))
-    _print_summary(report, c.home, show)
+    _print_summary(report, c.shown_home, show)
 
 
 def printable(text: str) -> str:
@@ -133,7 +133,7 @@ def refresh(c: Context, sources, delay, quiet) -> None:
     show = not quiet and sys.stderr.isatty()
     with _bar(show, "Refreshing") as progress:
         report = web.refresh(sources, progress=progress)
-    _print_summary(report, c.home, show)
+    _print_summary(report, c.shown_home, show)
 
 
 @click.command()

@@ -118,7 +118,7 @@ def add_sources(
         return report
     progress = progress or Progress()
     overrides = {k: v for k, v in request.overrides.items() if v}
-    store = open_store(store_home)
+    store = open_store(store_home, settings=settings)
     try:
         ingestor = Ingestor(store, settings, embedder)
         local = request.local_paths

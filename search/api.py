@@ -33,7 +33,7 @@ from .errors import EquisearchError, QueryError
 from .hybrid import Candidate, convex_fusion, diversify, reciprocal_rank_fusion
 from .lexical import STOPWORDS, keyword_terms, query_terms
 from .settings import Settings
-from .store import StoreBackend, open_store
+from .store import StoreBackend, is_database_url, open_store
 from .types import Answer, Citation, Filters, Hit
 from .vocabulary import Expansion, load_vocabulary
 
@@ -131,8 +131,10 @@ class Engine:
         (the default): search with the store's own model.
         """
         settings = settings or Settings.from_env()
-        path = Path(home) if home is not None else settings.home_path
-        store = open_store(path, create=create)
+        location = home if home is not None else settings.location
+        if not is_database_url(location):
+            location = Path(location)
+        store = open_store(location, create=create, settings=settings)
         try:
             store.check_compatible(model)
         except BaseException:

@@ -25,3 +25,22 @@ def test_readme_lists_every_setting():
     readme = (ROOT / "README.md").read_text()
     missing = [env for _name, env, _d, _h in Settings.describe() if env not in readme]
     assert not missing, f"README does not document {missing}"
+
+
+def test_location_is_a_database_url_or_a_directory(monkeypatch, tmp_path):
+    """--store / EQUISEARCH_HOME win; EQUISEARCH_DATABASE_URL applies when no directory is named."""
+    monkeypatch.delenv("EQUISEARCH_HOME", raising=False)
+    monkeypatch.setenv("EQUISEARCH_DATABASE_URL", "postgresql://u:secret@db.example/equi")
+    assert Settings.from_env().location == "postgresql://u:secret@db.example/equi"
+    assert Settings.from_env(home=str(tmp_path)).location == tmp_path
+    assert Settings.from_env(home=" postgres://h/x ").location == "postgres://h/x"
+    monkeypatch.delenv("EQUISEARCH_DATABASE_URL")
+    assert Settings.from_env(home=str(tmp_path)).location == tmp_path
+
+
+def test_a_database_url_is_shown_without_its_password():
+    from search.store import describe_location
+
+    assert describe_location("postgresql://alice:s3cret@db:5432/equi") == "postgresql://alice:***@db:5432/equi"
+    assert "s3cret" not in describe_location("postgresql://db/equi?password=s3cret&sslmode=require")
+    assert describe_location("/srv/store") == "/srv/store"

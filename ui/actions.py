@@ -88,7 +88,9 @@ def save_upload(store_dir: str | os.PathLike, name: str, data: bytes, max_file_m
             "(EQUISEARCH_MAX_FILE_MB): split the file or ask the operator to raise the limit"
         )
     safe = sanitise_filename(name)
-    root = (Path(store_dir) / UPLOAD_DIR).resolve()
+    from search.store import local_folder
+
+    root = (local_folder(store_dir) / UPLOAD_DIR).resolve()
     folder = root / hashlib.sha256(data).hexdigest()[:16]
     target = (folder / safe).resolve()
     if target.parent != folder or root not in target.parents:

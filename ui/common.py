@@ -35,7 +35,7 @@ def settings() -> Settings:
 
 
 def home() -> str:
-    return str(settings().home_path)
+    return str(settings().location)
 
 
 @st.cache_resource(show_spinner="Loading the language model (once per server)…")
@@ -63,7 +63,7 @@ def get_engine(home: str):
     # the torch model (get_embedder), when it ingests. A model named in
     # EQUISEARCH_MODEL (`equisearch --model X ui`) must be the store's, as
     # on the command line: Engine.open checks.
-    return Engine.open(s.home_path, s, model=os.environ.get("EQUISEARCH_MODEL") or None)
+    return Engine.open(s.location, s, model=os.environ.get("EQUISEARCH_MODEL") or None)
 
 
 def engine_or_stop():
@@ -183,4 +183,6 @@ def list_picker(label: str, where=st) -> int | None:
 
 
 def store_path_for_display() -> str:
-    return str(Path(home()))
+    from search.store import describe_location
+
+    return describe_location(home())

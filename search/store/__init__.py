@@ -24,6 +24,7 @@ Modules, one concept each:
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from .base import (
     DEFAULT_VECTOR_DTYPE,
@@ -43,8 +44,27 @@ from .writer import Writer
 __all__ = [
     "DB_NAME", "DEFAULT_VECTOR_DTYPE", "LISTS_SCHEMA", "MIGRATIONS", "SCHEMA_VERSION", "VECTOR_DTYPES",
     "NewChunk", "NewDocument", "Store", "StoreBackend", "VectorSearch", "WriteResult", "Writer", "mismatch",
-    "is_database_url", "open_store",
+    "describe_location", "is_database_url", "local_folder", "open_store",
 ]
+
+
+def local_folder(location: str | os.PathLike) -> Path:
+    """The local directory kept with a store: the SQLite store directory itself, or a
+    database's cache folder (uploads, the exported query encoder) on this machine."""
+    if is_database_url(location):
+        from .postgres import local_folder as database_folder
+
+        return database_folder(str(location))
+    return Path(location).expanduser()
+
+
+def describe_location(location: str | os.PathLike) -> str:
+    """A store's location as shown to people: a database URL without its password."""
+    if is_database_url(location):
+        from .postgres.connection import redact
+
+        return redact(str(location))
+    return str(location)
 
 
 def open_store(location: str | os.PathLike, *, create: bool = True, settings=None) -> StoreBackend:
