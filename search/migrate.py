@@ -48,7 +48,8 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from .errors import EquisearchError, StoreError
-from .store import VECTOR_DTYPES, NewChunk, NewDocument, StoreBackend, Writer, is_database_url, open_store
+from .store import (VECTOR_DTYPES, NewChunk, NewDocument, StoreBackend, Writer, describe_location, is_database_url,
+                    open_store)
 from .text import content_hash
 from .types import Chunk, Document
 
@@ -105,7 +106,7 @@ def migrate_store(source: str | os.PathLike, destination: str | os.PathLike, set
     from .settings import Settings
 
     settings = settings or Settings.from_env()
-    names = shown(source), shown(destination)
+    names = describe_location(source), describe_location(destination)
     if same_store(source, destination):
         raise StoreError(f"{names[0]} is both the source and the destination: give another destination")
     started = time.perf_counter()
@@ -121,15 +122,6 @@ def migrate_store(source: str | os.PathLike, destination: str | os.PathLike, set
     finally:
         src.close()
     return replace(report, seconds=time.perf_counter() - started)
-
-
-def shown(location: str | os.PathLike) -> str:
-    """``location`` as messages show it: a database URL without its password."""
-    if is_database_url(location):
-        from .store.postgres.connection import redact
-
-        return redact(str(location).strip())
-    return str(Path(location).expanduser())
 
 
 def same_store(a: str | os.PathLike, b: str | os.PathLike) -> bool:
