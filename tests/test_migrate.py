@@ -398,18 +398,40 @@ def migrated_starter(starter_store, tmp_path_factory):
     return dest, report
 
 
+@pytest.fixture(scope="module")
+def rebuilt_starter(starter_store, tmp_path_factory):
+    """The starter store with its FAISS file rebuilt from its stored vectors.
+
+    Ingest adds the model's float32 vectors to FAISS and stores them as
+    float16; a copy (like any rebuild) indexes the stored float16 ones, so a
+    near-tie may swap between the two. Against this rebuilt source the copy
+    must rank exactly alike.
+    """
+    from search.maintenance import rebuild_index
+
+    home = tmp_path_factory.mktemp("rebuilt") / "store"
+    shutil.copytree(starter_store, home)
+    store = open_store(home, create=False)
+    rebuild_index(store, Settings(home=str(home)))
+    store.close()
+    return home
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("which", ["dev-eval", "bundled"])
-def test_copy_of_the_starter_store_answers_the_same(starter_store, migrated_starter, real_embedder, which):
+def test_copy_of_the_starter_store_answers_the_same(starter_store, migrated_starter, rebuilt_starter, real_embedder,
+                                                     which):
     from search.api import Engine
 
     questions = overlap_questions(which)
     dest, report = migrated_starter
-    assert report.seconds < 30, report  # seconds, not minutes (one run measured 0.2 s; bench/RESULTS.md)
+    assert report.seconds < 30, report  # seconds, not minutes (bench/RESULTS.md "Moving between backends")
     assert doctor_healthy(starter_store) == [] and doctor_healthy(dest) == []
-    a = Engine.open(starter_store, Settings(home=str(starter_store)), embedder=real_embedder)
-    b = Engine.open(dest, Settings(home=str(dest)), embedder=real_embedder)
-    share, differ = top10_overlap(a, b, questions)
-    assert share >= 0.95, (share, differ)
-    # Same backend, same vectors, same keyword statistics: nothing may differ at all.
-    assert differ == 0, (share, differ)
+    source = Engine.open(starter_store, Settings(home=str(starter_store)), embedder=real_embedder)
+    copy = Engine.open(dest, Settings(home=str(dest)), embedder=real_embedder)
+    share, differ = top10_overlap(source, copy, questions)
+    assert share >= 0.95, (share, differ)  # the issue's bar
+    # Same backend, same stored vectors, same keyword statistics: against the source indexed
+    # from its stored vectors, nothing may differ at all.
+    rebuilt = Engine.open(rebuilt_starter, Settings(home=str(rebuilt_starter)), embedder=real_embedder)
+    assert top10_overlap(rebuilt, copy, questions) == (1.0, 0)
