@@ -157,6 +157,8 @@ class _Migration:
         self.src_name, self.dest_name = names
         self.doc_map: dict[int, int] = {}  # source document id -> destination id
         self.chunk_map: dict[int, int] = {}  # source passage id -> destination id (those list items cite)
+        self.cited: set[int] = set()  # source passage ids list items cite
+        self.cited_docs: set[int] = set()  # and their documents
 
     def run(self) -> MigrationReport:
         src, dest = self.src, self.dest
@@ -165,9 +167,9 @@ class _Migration:
             docs = list(reversed(src.documents()))  # oldest first: listed newest first in the destination too
             lists = [(row, src.reading_list_items(row["id"])) for row in src.reading_lists()]
             kept = self._check_destination(info, docs, lists)
-            cited = {it["chunk_id"] for _, items in lists for it in items if it.get("chunk_id") is not None}
-            self.cited_docs = set(src.doc_ids_of(sorted(cited)).values()) if cited else set()
-            self.cited = cited
+            self.cited = {it["chunk_id"] for _, items in lists for it in items if it.get("chunk_id") is not None}
+            if self.cited:
+                self.cited_docs = set(src.doc_ids_of(sorted(self.cited)).values())
             recorded = src.get_meta("vector_dtype")
             if recorded in VECTOR_DTYPES and not dest.info().documents:
                 dest.new_vector_dtype = recorded  # float32 stays float32 where the destination can keep it
