@@ -354,7 +354,9 @@ def test_sigkill_inside_a_document_transaction_leaves_no_partial_document(comple
     import psycopg
 
     files = _write_files(tmp_path / "docs", 8)
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "EQUISEARCH_CACHE_DIR": str(tmp_path / "cache")}
+    # EQUISEARCH_MODEL: the model ingest checks the store against before it loads one (the fake's name).
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "EQUISEARCH_CACHE_DIR": str(tmp_path / "cache"),
+           "EQUISEARCH_MODEL": FakeEmbedder.name}
     hold = 5
     proc = subprocess.Popen([PY, "-c", DRIVER, str(ROOT), str(hold), "--store", database, "ingest", "-q",
                              str(tmp_path / "docs")], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
