@@ -30,6 +30,7 @@ from ingest.fetch import FetchPolicy
 from ingest.pipeline import Ingestor, rebuild_store
 from ingest.sources import SourceRequest, add_sources
 from search import doctor
+from search.errors import StoreError, StoreMismatch
 from search.maintenance import remove_sources
 from search.settings import Settings
 from search.store import NewChunk, NewDocument, Store, Writer, open_store
@@ -235,20 +236,16 @@ def test_nul_in_text_is_stored_with_offsets_intact(pg):
 
 
 def test_write_refuses_other_model_and_half_writes_nothing(pg):
-    from search.errors import StoreMismatch
-
     doc, chunks, vecs = _records(0)
     pg.write_document(doc, chunks, vecs, model=MODEL, dim=DIM, chunking=CHUNKING)
     other, ochunks, ovecs = _records(1)
     with pytest.raises(StoreMismatch, match="rebuild"):
         pg.write_document(other, ochunks, ovecs, model="another", dim=DIM, chunking=CHUNKING)
-    bad = list(ochunks)
-    bad[-1] = NewChunk("x" * 10, -5, 3, "h")  # fine for the store; its vector is not
-    with pytest.raises(ValueError):
-        pg.write_document(other, bad, ovecs[:-1], model=MODEL, dim=DIM, chunking=CHUNKING)
-    # A failure inside the transaction (a passage the schema refuses) leaves nothing of the document.
+    with pytest.raises(ValueError, match="one vector per chunk"):
+        pg.write_document(other, ochunks, ovecs[:-1], model=MODEL, dim=DIM, chunking=CHUNKING)
+    # A failure inside the transaction (its last passage refused by the schema) leaves nothing of the document.
     broken = [*ochunks[:-1], NewChunk(ochunks[-1].text, 0, None, "h")]  # char_end NOT NULL
-    with pytest.raises(Exception):
+    with pytest.raises(StoreError, match="char_end"):
         pg.write_document(other, broken, ovecs, model=MODEL, dim=DIM, chunking=CHUNKING)
     assert pg.find_document(other.uri) is None and pg.info().documents == 1 and pg.passage_count() == len(chunks)
 
@@ -328,10 +325,10 @@ def test_ingest_reingest_alias_refresh_remove(pg_database, corpus_copy, tmp_path
 # -- vector search ----------------------------------------------------------------------
 @pytest.fixture
 def random_store(pg):
-    """3000 random unit vectors in 30 documents of 100 passages, with their float16 copies in numpy."""
+    """2000 random unit vectors in 20 documents of 100 passages, with their float16 copies in numpy."""
     rng = np.random.default_rng(7)
     ids, vecs = [], []
-    for d in range(30):
+    for d in range(20):
         text = " ".join(f"w{d}_{j}" for j in range(100))
         chunks, start = [], 0
         for j, word in enumerate(text.split()):
@@ -357,7 +354,7 @@ def _exact(ids, vecs, q, k, allowed=None):
 def test_filtered_search_returns_k_and_the_exact_top_k(random_store, monkeypatch):
     store, ids, vecs, rng = random_store
     index = store.vector_index()
-    assert index.ntotal == 3000 and index.kind == "hnsw"
+    assert index.ntotal == 2000 and index.kind == "hnsw"
     for trial in range(5):
         q = rng.standard_normal(32).astype(np.float32)
         q /= np.linalg.norm(q)
@@ -401,7 +398,7 @@ def test_filtered_search_returns_k_and_the_exact_top_k(random_store, monkeypatch
     # Inside a consistent view (REPEATABLE READ READ ONLY), the same answers.
     with store.consistent_view():
         assert index.search(q, 10) == index.search(q, 10) and len(index.search(q, 5, ids[:7])) == 5
-    assert index.rebuild() == 3000
+    assert index.rebuild() == 2000
 
 
 # -- many writers at once ------------------------------------------------------------------
@@ -635,30 +632,74 @@ def test_rebuild_to_a_model_of_another_dimension(seeded):
     hits = seeded.vector_index().search(q, 5)
     assert len(hits) == 5 and all(len(v) == 24 for v in seeded.vectors_by_ids([i for i, _ in hits]).values())
     assert doctor.diagnose(seeded).healthy
-    # The store now refuses the old dimension, and takes the new one.
-    from search.errors import StoreMismatch
-
+    # The store now refuses the old dimension.
     doc, chunks, vecs = _records(0)
     with pytest.raises(StoreMismatch):
         seeded.write_document(doc, chunks, vecs, model=report.model, dim=DIM, chunking=info.chunking)
 
 
+def _recut(store, docs, emb) -> list:
+    """(document id, its passages again, their vectors by ``emb``) for ``docs``, as a rebuild writes them."""
+    out = []
+    for d in docs:
+        chunks = store.chunks_of(d.id)
+        out.append((d.id, [NewChunk(c.text, c.char_start, c.char_end, _hash(c.text)) for c in chunks],
+                    emb.encode([c.text for c in chunks])))
+    return out
+
+
 def test_rebuild_fails_whole_when_a_document_arrives_unlisted(seeded):
-    docs = seeded.documents()
     emb = FakeEmbedder()
+    work = _recut(seeded, seeded.documents()[:-1], emb)  # the last one "arrived after the listing"
+    before = seeded.passage_count()
+    with pytest.raises(StoreError, match="added while rebuilding"):
+        seeded.replace_passages(iter(work), model=emb.name, dim=emb.dim, chunking=seeded.info().chunking)
+    assert seeded.passage_count() == before and doctor.diagnose(seeded).healthy
+
+
+def test_a_write_waits_for_a_rebuild_then_meets_the_new_model(seeded):
+    """A rebuild holds the builder lock: a write with the old model cannot land among the new passages."""
+    docs = seeded.documents()
+    old_model, chunking = seeded.info().model, seeded.info().chunking
+    emb = FakeEmbedder(dim=24)
+    started, release = threading.Event(), threading.Event()
+    outcome: dict = {}
+
+    # Read before the rebuild: inside its transaction the old passages are already deleted.
+    work = _recut(seeded, docs, emb)
 
     def passages():
-        for d in docs[:-1]:  # the last one "arrived after the listing"
-            chunks = seeded.chunks_of(d.id)
-            yield d.id, [NewChunk(c.text, c.char_start, c.char_end, _hash(c.text)) for c in chunks], \
-                emb.encode([c.text for c in chunks])
+        for i, item in enumerate(work):
+            yield item
+            if i == 0:
+                started.set()
+                release.wait(30)
 
-    before = seeded.passage_count()
-    from search.errors import StoreError
+    def write():
+        other = open_store(seeded.url, settings=Settings())
+        doc, chunks, vecs = pg_workers.corpus_doc(1)
+        try:
+            other.write_document(doc, chunks, vecs[:, :pg_workers.DIM], model=old_model, dim=pg_workers.DIM,
+                                 chunking=chunking)
+            outcome["result"] = "written"
+        except StoreMismatch as exc:
+            outcome["result"] = str(exc)
+        finally:
+            other.close()
 
-    with pytest.raises(StoreError, match="rebuild"):
-        seeded.replace_passages(passages(), model=emb.name, dim=emb.dim, chunking=seeded.info().chunking)
-    assert seeded.passage_count() == before and doctor.diagnose(seeded).healthy
+    rebuild = threading.Thread(target=lambda: seeded.replace_passages(passages(), model=emb.name, dim=emb.dim,
+                                                                       chunking=chunking))
+    rebuild.start()
+    assert started.wait(30)
+    writer = threading.Thread(target=write)
+    writer.start()
+    writer.join(1.5)
+    assert writer.is_alive() and not outcome  # waiting on the rebuild's lock
+    release.set()
+    rebuild.join(60)
+    writer.join(30)
+    assert "rebuild" in outcome["result"] and seeded.info().model == emb.name
+    assert seeded.info().documents == SEED_DOCS and doctor.diagnose(seeded).healthy
 
 
 # -- end to end with the bundled model -------------------------------------------------------

@@ -549,6 +549,8 @@ class PgDocumentsMixin:
         n = 0
         done: set[int] = set()
         with self.transaction() as conn:
+            # Maintenance, not a page waiting: the statement timeout does not apply.
+            conn.execute("SET LOCAL statement_timeout = 0")
             self._builder_check(conn, model, dim, chunking, exclusive=True)
             conn.execute("DELETE FROM chunks")
             self._ensure_dimension(conn, dim)

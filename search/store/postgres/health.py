@@ -12,6 +12,7 @@ finding; a database that cannot be reached stays
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 
 import numpy as np
@@ -71,6 +72,23 @@ def reports_damage(func):
 class PgHealthMixin:
     """Consistency questions and the repair of derived rows (PostgreSQL backend)."""
 
+    @contextlib.contextmanager
+    def _full_pass(self):
+        """A connection for statements that read every row: no statement timeout.
+
+        The timeout keeps a search from hanging a page; a health check or a
+        repair reads the whole store and may take longer. Joins the caller's
+        transaction or consistent view (the setting then lasts until it ends),
+        else runs in one of its own.
+        """
+        with self.transaction() as conn:
+            conn.execute("SET LOCAL statement_timeout = 0")
+            yield conn
+
+    def _count(self, sql: str, params=None) -> int:
+        with self._full_pass() as conn:
+            return int(conn.execute(sql, params).fetchone()[0] or 0)
+
     @reports_damage
     def database_check(self) -> tuple[str, list[str]] | None:
         """None when sound, else (what failed, its findings).
@@ -83,7 +101,9 @@ class PgHealthMixin:
         bad = []
         for table in (*CORPUS_TABLES, *LIST_TABLES):
             try:
-                self.execute(f"SELECT count(*) FROM {table}")
+                self._count(f"SELECT count(*) FROM {table}")
+            except (DatabaseUnavailable, QueryTimeout):
+                raise
             except StoreError as exc:
                 bad.append(f"{table}: {exc}")
         if bad:
@@ -110,13 +130,13 @@ class PgHealthMixin:
     @reports_damage
     def missing_vectors(self) -> int:
         """Passages without a stored vector."""
-        return int(self.scalar("SELECT count(*) FROM chunks WHERE vector IS NULL", default=0))
+        return self._count("SELECT count(*) FROM chunks WHERE vector IS NULL")
 
     @reports_damage
     def wrong_size_vectors(self, nbytes: int) -> int:
         """Stored vectors that are not ``nbytes`` long as float16 (halfvec), i.e. not ``nbytes / 2`` dimensions."""
-        return int(self.scalar("SELECT count(*) FROM chunks WHERE vector IS NOT NULL AND vector_dims(vector) <> %s",
-                               (int(nbytes) // 2,), 0))
+        return self._count("SELECT count(*) FROM chunks WHERE vector IS NOT NULL AND vector_dims(vector) <> %s",
+                           (int(nbytes) // 2,))
 
     @reports_damage
     def documents_without_passages(self, examples: int = 4) -> tuple[int, list[str]]:
@@ -125,22 +145,23 @@ class PgHealthMixin:
         uris = [r[0] for r in self.execute(f"SELECT d.uri {where} ORDER BY d.id LIMIT %s", (examples,))]
         if not uris:
             return 0, []
-        return int(self.scalar(f"SELECT count(*) {where}", default=0)), uris
+        return self._count(f"SELECT count(*) {where}"), uris
 
     @reports_damage
     def orphan_counts(self) -> dict[str, int]:
         """Passages, postings and aliases pointing at nothing (the foreign keys forbid them; 0 unless one was dropped)."""
-        return _orphan_counts(self)
+        with self._full_pass() as conn:
+            return _orphan_counts(conn)
 
     @reports_damage
     def misplaced_passages(self) -> int:
         """Passages that are not the slice of their document text their offsets claim."""
         # substr counts characters, as Python's slices do; CASE keeps a
         # negative length (damage) from raising instead of counting.
-        return int(self.scalar(
+        return self._count(
             "SELECT count(*) FROM chunks c JOIN documents d ON d.id = c.doc_id"
             " WHERE CASE WHEN c.char_start < 0 OR c.char_end < c.char_start THEN TRUE"
-            " ELSE substr(d.text, c.char_start + 1, c.char_end - c.char_start) <> c.text END", default=0))
+            " ELSE substr(d.text, c.char_start + 1, c.char_end - c.char_start) <> c.text END")
 
     def keyword_index_check(self) -> tuple[str, str]:
         """Postings and tsvectors against the passages: ("ok" | "failed", detail).
@@ -150,8 +171,8 @@ class PgHealthMixin:
         counts. Reads every passage (a full pass, as SQLite's integrity check).
         """
         try:
-            bad = self.scalar(f"SELECT count(*) FROM ({_BAD_POSTINGS}) b", default=0)
-            stale = self.scalar(f"SELECT count(*) FROM ({_STALE_TSV}) s", default=0)
+            bad = self._count(f"SELECT count(*) FROM ({_BAD_POSTINGS}) b")
+            stale = self._count(f"SELECT count(*) FROM ({_STALE_TSV}) s")
         except (DatabaseUnavailable, QueryTimeout):
             raise
         except StoreError as exc:
@@ -189,8 +210,8 @@ class PgHealthMixin:
         A valid HNSW index is rebuilt by the vector index's ``rebuild``
         (:meth:`reindex_vectors`), which doctor runs next.
         """
-        with self.transaction() as conn:
-            orphans = _orphan_counts(self, conn)
+        with self._full_pass() as conn:
+            orphans = _orphan_counts(conn)
             conn.execute("DELETE FROM aliases a WHERE NOT EXISTS (SELECT 1 FROM documents d WHERE d.id = a.doc_id)")
             conn.execute("DELETE FROM chunks c WHERE NOT EXISTS (SELECT 1 FROM documents d WHERE d.id = c.doc_id)")
             conn.execute("DELETE FROM postings p WHERE NOT EXISTS (SELECT 1 FROM chunks c WHERE c.id = p.chunk_id)")
@@ -224,28 +245,40 @@ class PgHealthMixin:
                           " AND attname = 'vector'", default=-1)
         if not dim or dim <= 0:
             return
-        pinned = getattr(self._local, "conn", None) is not None
-        # A concurrent rebuild that was interrupted leaves its invalid copy behind.
-        self.execute(f"DROP INDEX {'' if pinned else 'CONCURRENTLY '}IF EXISTS {VECTOR_INDEX}_ccnew")
-        if not self._has_vector_index():
-            with self.transaction() as conn:
-                # schema.py's lock around a change of the vector column.
-                conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK + 1,))
-                dim_now = conn.execute("SELECT atttypmod FROM pg_attribute WHERE attrelid = 'chunks'::regclass"
-                                       " AND attname = 'vector'").fetchone()[0]
-                if dim_now > 0:
-                    conn.execute(f"CREATE INDEX IF NOT EXISTS {VECTOR_INDEX} ON chunks USING hnsw"
-                                 " (vector halfvec_cosine_ops) WITH (m = 16, ef_construction = 64)")
+        if getattr(self._local, "conn", None) is not None:  # inside a transaction: no CONCURRENTLY there
+            with self._full_pass() as conn:
+                self._make_vector_index(conn, concurrently=False)
             return
-        self.execute(f"REINDEX INDEX {'' if pinned else 'CONCURRENTLY '}{VECTOR_INDEX}")
+        with self.connection() as conn, self._errors():
+            # A session setting on this pooled connection, reset before it goes back.
+            conn.execute("SET statement_timeout = 0")
+            try:
+                self._make_vector_index(conn, concurrently=True)
+            finally:
+                if not conn.closed:
+                    conn.execute("RESET statement_timeout")
+
+    def _make_vector_index(self, conn, *, concurrently: bool) -> None:
+        how = "CONCURRENTLY " if concurrently else ""
+        # A concurrent rebuild that was interrupted leaves its invalid copy behind.
+        conn.execute(f"DROP INDEX {how}IF EXISTS {VECTOR_INDEX}_ccnew")
+        if conn.execute("SELECT to_regclass(%s) IS NOT NULL", (VECTOR_INDEX,)).fetchone()[0]:
+            conn.execute(f"REINDEX INDEX {how}{VECTOR_INDEX}")
+            return
+        # Missing: made again, under schema.py's lock around a change of the vector column.
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK + 1,))
+            dim = conn.execute("SELECT atttypmod FROM pg_attribute WHERE attrelid = 'chunks'::regclass"
+                               " AND attname = 'vector'").fetchone()[0]
+            if dim > 0:
+                conn.execute(f"CREATE INDEX IF NOT EXISTS {VECTOR_INDEX} ON chunks USING hnsw"
+                             " (vector halfvec_cosine_ops) WITH (m = 16, ef_construction = 64)")
 
 
-def _orphan_counts(store, conn=None) -> dict[str, int]:
+def _orphan_counts(conn) -> dict[str, int]:
     queries = {
         "chunks": "SELECT count(*) FROM chunks c WHERE NOT EXISTS (SELECT 1 FROM documents d WHERE d.id = c.doc_id)",
         "postings": "SELECT count(*) FROM postings p WHERE NOT EXISTS (SELECT 1 FROM chunks c WHERE c.id = p.chunk_id)",
         "aliases": "SELECT count(*) FROM aliases a WHERE NOT EXISTS (SELECT 1 FROM documents d WHERE d.id = a.doc_id)",
     }
-    if conn is not None:
-        return {k: int(conn.execute(sql).fetchone()[0]) for k, sql in queries.items()}
-    return {k: int(store.scalar(sql, default=0)) for k, sql in queries.items()}
+    return {k: int(conn.execute(sql).fetchone()[0]) for k, sql in queries.items()}
