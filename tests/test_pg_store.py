@@ -35,6 +35,7 @@ from search.maintenance import remove_sources
 from search.settings import Settings
 from search.store import NewChunk, NewDocument, Store, Writer, open_store
 from search.store.postgres import vectors as pg_vectors
+from search.store.postgres.documents import vector_literal
 from search.types import Filters
 
 from . import pg_workers
@@ -382,18 +383,35 @@ def test_filtered_search_returns_k_and_the_exact_top_k(random_store, monkeypatch
     # k above ef_search's floor: still k (iterative scan).
     assert len(index.search(q, 300)) == 300
 
-    # Many allowed ids go through HNSW with its limits raised, and still return k.
+    # Many allowed ids: the planner picks the primary key (exact) or HNSW. Here HNSW is made the
+    # only choice (no primary-key lookup, no sequential scan), as on a large store.
     monkeypatch.setattr(pg_vectors, "EXACT_SCAN_MAX", 50)
+    monkeypatch.setattr(pg_vectors, "_FILTERED_SQL", pg_vectors._FILTERED_SQL.replace("id = ANY", "(id + 0) = ANY"))
+
+    def hnsw_only(*args):
+        with store.transaction() as conn:
+            conn.execute("SET LOCAL enable_seqscan = off")
+            plan = "".join(r[0] for r in conn.execute(
+                "EXPLAIN " + pg_vectors._FILTERED_SQL, {"q": vector_literal(q), "k": 20, "ids": ids.tolist()}))
+            assert "chunks_vector" in plan
+            return index.search(*args)  # joins this transaction: the same planner settings
+
+    exact_scans = []
+    real_exact = pg_vectors.PgVectorSearch._exact
+    monkeypatch.setattr(pg_vectors.PgVectorSearch, "_exact",
+                        lambda self, *a: exact_scans.append(a) or real_exact(self, *a))
     allowed = rng.choice(ids, 400, replace=False)
-    got = index.search(q, 20, allowed)
+    got = hnsw_only(q, 20, allowed)
     _, _, cos = _exact(ids, vecs, q, 20, allowed)
-    assert len(got) == 20 and set(i for i, _ in got) <= set(allowed.tolist())
+    assert len(got) == 20 and set(i for i, _ in got) <= set(allowed.tolist()) and not exact_scans
     assert all(abs(cos[i] - s) < 2e-3 for i, s in got)
-    # A scan that stops early (its tuple budget too small) is made up by the exact scan.
+    # A scan that stops early (its tuple budget too small to reach the 60 passages farthest from
+    # the query) is made up by the exact scan.
     monkeypatch.setattr(pg_vectors, "FILTERED_MAX_SCAN_TUPLES", 1)
-    got = index.search(q, 20, allowed)
+    allowed = np.array(sorted(cos, key=cos.get)[:60], dtype=np.int64)
+    got = hnsw_only(q, 20, allowed)
     want, _, _ = _exact(ids, vecs, q, 20, allowed)
-    assert sorted(i for i, _ in got) == sorted(want.tolist())
+    assert sorted(i for i, _ in got) == sorted(want.tolist()) and len(exact_scans) == 1
 
     # Inside a consistent view (REPEATABLE READ READ ONLY), the same answers.
     with store.consistent_view():

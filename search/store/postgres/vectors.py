@@ -51,6 +51,19 @@ FILTERED_MAX_SCAN_TUPLES = 2_000_000_000
 FILTERED_SCAN_MEM_MULTIPLIER = 8
 
 
+_NEAREST_SQL = ("SELECT id, d FROM (SELECT id, vector <=> %(q)s::halfvec AS d FROM chunks"
+                " ORDER BY vector <=> %(q)s::halfvec LIMIT %(k)s) s WHERE d IS NOT NULL ORDER BY d, id")
+#: The planner may answer it from the primary key and a sort (exact) or from
+#: HNSW with the filter checked during the scan (then the limits above apply).
+_FILTERED_SQL = ("SELECT id, d FROM (SELECT id, vector <=> %(q)s::halfvec AS d FROM chunks"
+                 " WHERE id = ANY(%(ids)s) ORDER BY vector <=> %(q)s::halfvec LIMIT %(k)s) s"
+                 " WHERE d IS NOT NULL ORDER BY d, id")
+# MATERIALIZED: the rows by id first, so the planner cannot hand the ORDER BY
+# to the HNSW index (whose result depends on scan limits).
+_EXACT_SQL = ("WITH f AS MATERIALIZED (SELECT id, vector FROM chunks WHERE id = ANY(%(ids)s) AND vector IS NOT NULL)"
+              " SELECT id, vector <=> %(q)s::halfvec AS d FROM f ORDER BY d, id LIMIT %(k)s")
+
+
 class PgVectorSearch:
     """Nearest passages by cosine from the database's HNSW index (PostgreSQL backend)."""
 
@@ -92,18 +105,11 @@ class PgVectorSearch:
             conn.execute(f"SET LOCAL hnsw.ef_search = {ef}")
             conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
             if ids is None:
-                rows = conn.execute(
-                    "SELECT id, d FROM (SELECT id, vector <=> %(q)s::halfvec AS d FROM chunks"
-                    " ORDER BY vector <=> %(q)s::halfvec LIMIT %(k)s) s WHERE d IS NOT NULL ORDER BY d, id",
-                    {"q": q, "k": k}).fetchall()
+                rows = conn.execute(_NEAREST_SQL, {"q": q, "k": k}).fetchall()
             else:
                 conn.execute(f"SET LOCAL hnsw.max_scan_tuples = {FILTERED_MAX_SCAN_TUPLES}")
                 conn.execute(f"SET LOCAL hnsw.scan_mem_multiplier = {FILTERED_SCAN_MEM_MULTIPLIER}")
-                rows = conn.execute(
-                    "SELECT id, d FROM (SELECT id, vector <=> %(q)s::halfvec AS d FROM chunks"
-                    " WHERE id = ANY(%(ids)s) ORDER BY vector <=> %(q)s::halfvec LIMIT %(k)s) s"
-                    " WHERE d IS NOT NULL ORDER BY d, id",
-                    {"q": q, "k": k, "ids": ids}).fetchall()
+                rows = conn.execute(_FILTERED_SQL, {"q": q, "k": k, "ids": ids}).fetchall()
         if ids is not None and len(rows) < k and len(rows) < len(ids):
             # The iterative scan stopped at its limits before k passed the
             # filter: the exact scan finds every one there is.
@@ -112,12 +118,7 @@ class PgVectorSearch:
         return [(int(i), 1.0 - float(d)) for i, d in rows]
 
     def _exact(self, q: str, k: int, ids: list[int]) -> list[tuple[int, float]]:
-        # MATERIALIZED: the rows by id first, so the planner cannot hand the
-        # ORDER BY to the HNSW index (whose result depends on scan limits).
-        rows = self.store.execute(
-            "WITH f AS MATERIALIZED (SELECT id, vector FROM chunks WHERE id = ANY(%(ids)s) AND vector IS NOT NULL)"
-            " SELECT id, vector <=> %(q)s::halfvec AS d FROM f ORDER BY d, id LIMIT %(k)s",
-            {"q": q, "k": k, "ids": ids})
+        rows = self.store.execute(_EXACT_SQL, {"q": q, "k": k, "ids": ids})
         return [(int(i), 1.0 - float(d)) for i, d in rows]
 
     # -- following writes: the database does it ---------------------------
