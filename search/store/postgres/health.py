@@ -22,13 +22,18 @@ from .connection import DatabaseUnavailable, QueryTimeout
 from .lexical import CHUNK_LEN_SQL, CHUNK_TSV_SQL
 from .schema import _MIGRATION_LOCK, CORPUS_TABLES, LIST_TABLES
 
-#: The indexes a search relies on (the others back primary keys and uniqueness).
+#: The HNSW index over the passages' vectors (schema.py makes it).
 VECTOR_INDEX = "chunks_vector"
-KEYWORD_INDEX = "chunks_tsv"
 
-#: A passage's tsvector and length as the write path computes them, from its row and its document's.
-_TSV_OF_ROW = CHUNK_TSV_SQL.replace("%(title)s", "d.title").replace("%(text)s", "c.text")
-_LEN_OF_ROW = CHUNK_LEN_SQL.replace("%(text)s", "c.text")
+
+def _of_row(expression: str) -> str:
+    """One of lexical.py's write-path expressions over a passage's row and its document's."""
+    return expression.replace("%(title)s", "d.title").replace("%(text)s", "c.text")
+
+
+#: A passage's tsvector and length as the write path computes them.
+_TSV_OF_ROW = _of_row(CHUNK_TSV_SQL)
+_LEN_OF_ROW = _of_row(CHUNK_LEN_SQL)
 
 #: Passages whose postings are not one row per lexeme of their tsvector with
 #: that lexeme's counts and the passage's length: the postings the write path
