@@ -21,19 +21,18 @@ from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
-import psycopg
 import pytest
 
 import search.store.documents as sqlite_documents
 import search.store.postgres.documents as pg_documents
 from ingest.fetch import FetchPolicy
-from ingest.pipeline import Ingestor, rebuild_store
+from ingest.pipeline import rebuild_store
 from ingest.sources import SourceRequest, add_sources
 from search import doctor
 from search.errors import StoreError, StoreMismatch
 from search.maintenance import remove_sources
 from search.settings import Settings
-from search.store import NewChunk, NewDocument, Store, Writer, open_store
+from search.store import NewChunk, NewDocument, Store, open_store
 from search.store.postgres import vectors as pg_vectors
 from search.store.postgres.documents import vector_literal
 from search.types import Filters
@@ -67,6 +66,8 @@ def pg(pg_database):
 
 def raw(url: str):
     """A connection of the test's own, to look at or break rows behind the store's back."""
+    import psycopg  # where it is missing, the fixtures skip (or fail in CI) with the reason
+
     return psycopg.connect(url, autocommit=True)
 
 
