@@ -2,10 +2,11 @@
 
 The same hand-made corpus goes into a SQLite store (write_document) and a
 PostgreSQL database (bulk_load, ids kept), and both backends' answers are
-compared: same passages, same order, same BM25. The corpus has no stop
-words and only words Porter and Porter2 stem alike, so the two tokenisers
-see the same tokens and FTS5's row length (every token of title and text)
-equals the PostgreSQL one (their lexemes): the scores must agree to rounding.
+compared: same passages, same order, same BM25. The corpus queries only
+words Porter and Porter2 stem alike, and has stop words only inside
+sentences (never last), so FTS5's row length (every token of title and
+text) equals the PostgreSQL one (the words up to the last lexeme): the
+scores must agree to rounding.
 Where the backends differ by design (stop words, phrases, bench/PG-LEXICAL.md)
 a test says so.
 """
@@ -32,11 +33,14 @@ CORPUS = [
      ["Schools receive pupil premium grant funding; disadvantaged pupils benefit. Pupil premium grant allocations rise.",
       "Governors review premium spending plans termly."]),
     ("Virtual school heads", "guidance", "dfe", "2020-06-15", ("care",),
-     ["Virtual school heads champion care leavers; heads track attendance closely. Heads manage pupil premium plus."]),
-    ("Attendance Bexley", "inspection", "ofsted", "2021-02-01", ("care", "local"),
-     ["Bexley attendance fell sharply amid lockdown. Bexley leaders introduced attendance mentors."]),
+     ["Virtual school heads champion the education of care leavers; heads track attendance closely."
+      " Heads manage pupil premium plus."]),
+    ("Attendance in Bexley", "inspection", "ofsted", "2021-02-01", ("care", "local"),
+     ["Bexley attendance fell sharply during the lockdown. Bexley leaders introduced attendance mentors."]),
+    ("Children in care", "guidance", "dfe", "2021-09-01", ("care",),
+     ["Virtual heads support looked after children and previously looked after children in schools."]),
     ("Exclusions report", "research", "eef", "2018", (),
-     ["Permanent exclusions rose; suspensions doubled. Excluded pupils lose learning time."]),
+     ["Permanent exclusions rose and suspensions doubled. Excluded pupils lose learning time."]),
     ("Teaching assistants", "research", "eef", "2022-09-01", ("staff",),
      ["Teaching assistants support pupils needing extra help. Trained assistants improve reading outcomes.",
       "Assistants deployed well raise attainment; poorly deployed assistants hinder pupils."]),
@@ -164,6 +168,8 @@ def test_a_repeated_term_weighs_twice(stores):
     ["premium grant", "mastery"],
     ["grant premium"],  # the words are there, never in this order: no match
     ["pupil premium"] * 2,
+    ["looked after children"],  # a stop word inside: PostgreSQL lets any word stand there, none differs here
+    ["previously looked after children", "care"],
 ])
 def test_a_phrase_ranks_as_sqlite(stores, terms):
     sq, pg = stores
@@ -272,11 +278,13 @@ def test_keyword_scores_match_sqlite(stores):
 @postgres
 def test_term_doc_counts_and_text_df_match_sqlite(stores):
     sq, pg = stores
-    words = ["pupils", "pupil", "premium", "bexley", "handbook", "attendance", "absent", "mathematics", "the"]
+    words = ["pupils", "pupil", "premium", "bexley", "handbook", "attendance", "absent", "mathematics", "children"]
     got = pg.term_doc_counts(words)
     expected = sq.term_doc_counts(words)
-    # 'the' is no lexeme here (a stop word); FTS5 has no such passage either.
     assert got == expected
+    # A stop word is no lexeme here: counted nowhere (FTS5 counts it).
+    assert pg.term_doc_counts(["the"]) == {"the": 0} and sq.term_doc_counts(["the"])["the"] > 0
+    assert pg.text_df("the") == 0
     assert got["handbook"] == 1  # in a title: counted by term_doc_counts, not by text_df
     for word in words:
         assert pg.text_df(word) == sq.text_df(word), word

@@ -31,7 +31,10 @@ PostgreSQL's english configuration has stop words (a term made only of them,
 "the", "don't", matches nothing; FTS5 matches it literally), keeps diacritics
 ("café" does not match "cafe"), stems by Porter2, and its parser keeps
 hyphenated words, e-mail addresses, URLs and decimals whole besides their
-parts. BM25 lengths count lexemes, so stop words make no passage longer.
+parts; its lowercasing follows the database's LC_CTYPE (in a database made
+with locale C, "Ünal" keeps its capital and a query "ünal" misses it).
+BM25 lengths count words as FTS5 counts tokens, stop words included, but not
+stop words that end a title or a text.
 
 The write path, shared with documents.py:
 
@@ -67,18 +70,21 @@ def _tsv_sql(title: str, text: str) -> str:
 
 
 def _len_sql(title: str, text: str) -> str:
-    """BM25 length from two SQL expressions: the lexeme positions of title and text.
+    """BM25 length from two SQL expressions: the words of the title plus the words of the text.
 
-    FTS5's length of a row counts the tokens of every column, the title's
-    too; here stop words are not lexemes, so they count in neither.
+    FTS5's length of a row counts every token of every column, the title's
+    too. A tsvector leaves a position for each stop word, so its last
+    position is the number of words up to its last lexeme: FTS5's count,
+    but for stop words at the very end. (Counting lexemes instead, stop
+    words left out, ranks further from FTS5: bench/PG-LEXICAL.md.)
     """
-    return ("(SELECT coalesce(sum(array_length(u.positions, 1)), 0)::integer"
-            f" FROM unnest(to_tsvector('english', {title}) || to_tsvector('english', {text})) u)")
+    last = "(SELECT coalesce(max(p), 0)::integer FROM unnest(to_tsvector('english', {})) u, unnest(u.positions) p)"
+    return f"({last.format(title)} + {last.format(text)})"
 
 
 #: The passage's tsvector: title (weight A) and passage text (weight D), english configuration.
 CHUNK_TSV_SQL = _tsv_sql("%(title)s", "%(text)s")
-#: BM25 passage length: the lexeme positions of the title and the text (stop words are not lexemes).
+#: BM25 passage length: the words of the title and of the text, stop words included (as FTS5 counts tokens).
 CHUNK_LEN_SQL = _len_sql("%(title)s", "%(text)s")
 
 _POSTINGS_SQL = """
