@@ -102,6 +102,8 @@ def bulk_load(store, documents: Iterable[BulkDocument], chunks: Iterable[BulkChu
     now = now_iso()
     out = {"documents": 0, "chunks": 0, "postings": 0, "hnsw_seconds": 0.0}
     with store.transaction() as conn:
+        # One statement indexes every passage: the searches' statement timeout is not for it.
+        conn.execute("SET LOCAL statement_timeout = 0")
         store._ensure_dimension(conn, int(dim))
         rebuild_index = None
         if conn.execute("SELECT NOT EXISTS (SELECT 1 FROM chunks)").fetchone()[0]:
