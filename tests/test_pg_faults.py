@@ -85,16 +85,25 @@ def _closed_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def complete_backend() -> None:
-    """Skip until the backend's documents, keyword, list and health methods are on this branch
-    (session scope: checked before a session fixture such as ``starter_store`` is built)."""
+def _backend_has(*methods: str) -> None:
     from search.store.postgres import PgStore
 
-    missing = [m for m in ("write_document", "keyword_scores", "reading_lists", "vector_ids")
-               if not hasattr(PgStore, m)]
+    missing = [m for m in methods if not hasattr(PgStore, m)]
     if missing:
         pytest.skip(f"the PostgreSQL backend is not complete on this branch (no {', '.join(missing)})")
+
+
+@pytest.fixture(scope="session")
+def complete_backend() -> None:
+    """Skip until the backend's documents, keyword ranking and health checks are on this branch
+    (session scope: checked before a session fixture such as ``starter_store`` is built)."""
+    _backend_has("write_document", "keyword_scores", "vector_ids")
+
+
+@pytest.fixture(scope="session")
+def backend_with_lists(complete_backend) -> None:
+    """And its reading lists (the UI's pages read them)."""
+    _backend_has("reading_lists")
 
 
 def _cli(*args: str, env: dict | None = None):
@@ -422,7 +431,7 @@ def test_an_engine_answers_again_after_the_database_restarts(complete_backend, s
 
 
 @pytest.mark.slow
-def test_the_ui_answers_again_after_the_database_restarts(complete_backend, starter_store, server, database, tmp_path,
+def test_the_ui_answers_again_after_the_database_restarts(backend_with_lists, starter_store, server, database, tmp_path,
                                                          monkeypatch):
     """The Ask page on a database (the starter store migrated into it), a restart, the next question."""
     from streamlit.testing.v1 import AppTest
