@@ -123,6 +123,48 @@ def migrations(label: str, source: Path, work: Path, server_url: str) -> tuple[l
     return rows, copies
 
 
+def bulk_seconds(label: str, source: Path, server_url: str) -> dict:
+    """For comparison: the same copy into PostgreSQL by search/store/postgres/bulk.py (COPY, one
+    transaction, ids kept, HNSW built after the load), the rows read as migrate reads them."""
+    from search.store import NewChunk, NewDocument, open_store
+    from search.store.postgres.bulk import BulkChunk, BulkDocument, bulk_load
+    from search.text import content_hash
+
+    dest_url = fresh_database(server_url, f"{label}_bulk")
+    t = time.perf_counter()
+    src = open_store(source, create=False)
+    dest = open_store(dest_url)
+    try:
+        with src.consistent_view():
+            info = src.info()
+            docs, chunks, aliases = [], [], []
+            for d in src.documents():
+                text = src.document_text(d.id)
+                docs.append(BulkDocument(d.id, NewDocument(
+                    uri=d.uri, title=d.title, text=text, content_hash=d.content_hash, text_hash=content_hash(text),
+                    site=d.site, kind=d.kind, date=d.date, author=d.author, url=d.url, language=d.language,
+                    tags=tuple(d.tags), meta=src.document_meta(d.id),
+                    blocks=tuple(tuple(b) for b in src.document_blocks(d.id)), pipeline_version=d.pipeline_version),
+                    d.added_at, d.updated_at))
+                aliases += [(a, d.id) for a in d.aliases]
+                hashes = src.chunk_text_hashes(d.id)
+                passages = src.chunks_of(d.id)
+                vectors = src.vectors_by_ids([c.id for c in passages])
+                chunks += [BulkChunk(c.id, d.id, c.ord, NewChunk(
+                    text=c.text, char_start=c.char_start, char_end=c.char_end, text_hash=hashes[c.id],
+                    page_start=c.page_start, page_end=c.page_end, t_start=c.t_start, t_end=c.t_end,
+                    speaker=c.speaker, section=c.section), vectors[c.id]) for c in passages]
+        out = bulk_load(dest, docs, chunks, model=info.model, dim=info.dim, chunking=info.chunking, aliases=aliases)
+    finally:
+        src.close()
+        dest.close()
+    seconds = time.perf_counter() - t
+    print(f"{label}: bulk_load into PostgreSQL: {out['chunks']} passages in {seconds:.2f} s"
+          f" (HNSW build {out['hnsw_seconds']} s)", flush=True)
+    return {"seconds": seconds, "passages": out["chunks"], "hnsw": out["hnsw_seconds"],
+            "counts_match": counts(dest_url) == counts(source), "problems": problems(dest_url)}
+
+
 def cli_seconds(source: Path, server_url: str) -> float:
     """``equisearch migrate DIR URL`` in a fresh process (Python start-up included)."""
     dest = fresh_database(server_url, "cli_pg")
@@ -211,12 +253,14 @@ def main() -> None:
             big = work / "big-source"
             shutil.copytree(args.big, big)  # opening may upgrade an older schema: never the original
             stores.append((args.big.name, big))
-        rows, starter_copies = [], {}
+        rows, starter_copies, bulk = [], {}, {}
         for label, path in stores:
             r, copies = migrations(label.replace("-", "_"), path, work, url)
             rows += r
             if label == "starter":
                 starter_copies = copies
+            else:
+                bulk[label] = bulk_seconds(label.replace("-", "_"), path, url)
         cli = cli_seconds(args.starter, url)
         qs, where = questions(args.questions)
         overlaps, modes = overlap(args.starter, starter_copies, qs, work)
@@ -238,6 +282,11 @@ def main() -> None:
     for r in rows:
         lines.append(f"| {r['store']} | {r['step']} | {r['documents']} | {r['passages']} | {r['seconds']:.2f} |"
                      f" {r['rate']:.0f} | {'yes' if r['counts_match'] else 'NO'} | {r['problems']} |")
+    for label, b in bulk.items():
+        lines.append(f"| {label} | SQLite -> PostgreSQL by `postgres/bulk.py` (for comparison: not through"
+                     f" StoreBackend; COPY, one transaction, HNSW built after the load in {b['hnsw']:.1f} s) | - |"
+                     f" {b['passages']} | {b['seconds']:.2f} | {b['passages'] / b['seconds']:.0f} |"
+                     f" {'yes' if b['counts_match'] else 'NO'} | {b['problems']} |")
     lines += [
         "",
         f"The whole command, `equisearch migrate -q <starter dir> postgresql://...` in a fresh process"
