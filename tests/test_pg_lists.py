@@ -211,6 +211,27 @@ def test_owner_rules_hold_on_postgresql(pg):
     assert [rl.id for rl in bob.lists()] == [bobs.id]
 
 
+def test_items_through_the_library_on_postgresql(pg):
+    """Adding by passage id and source, reading with relinking, export: the document methods of the backend."""
+    store, corpus, _url = pg
+    alice, bob = ReadingLists(store, user=ALICE), ReadingLists(store, user=BOB)
+    rl = alice.create("Attachment")
+    doc_id, chunk_ids = corpus["/plac.txt"]
+    item, added = alice.add_passage(rl.id, chunk_ids[1], note="discuss")
+    assert added and (item.doc_id, item.chunk_id, item.text) == (doc_id, chunk_ids[1], DOCS["/plac.txt"][1])
+    assert alice.add_passage(rl.id, chunk_ids[1])[1] is False
+    alice.add_source(rl.id, "/send.txt")
+    alice.share(rl.id)
+    # Bob reads it (statuses, relinked snapshots) and exports it; he may not add to it.
+    assert [(i.item_type, i.status) for i in bob.items(rl.id)] == [("passage", "current"), ("source", "current")]
+    assert "discuss" in bob.export(rl.id, "md")
+    with pytest.raises(ListError, match="shared list"):
+        bob.add_passage(rl.id, chunk_ids[0])
+    # A source gone from the store: its item is kept, marked removed.
+    store.remove_document(corpus["/send.txt"][0])
+    assert [i.status for i in bob.items(rl.id)] == ["current", "removed"]
+
+
 # -- a reader login: lists yes, corpus never ---------------------------------------------
 @pytest.fixture
 def reader_url(pg):
