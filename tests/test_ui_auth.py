@@ -8,6 +8,9 @@
 - reading lists with owners: a list is private until its owner shares it
   with the toggle; someone else's shared list is read-only on the page and
   never offered for "Add to list".
+- on PostgreSQL a reader's pages open the store with reader_database_url
+  (the list is written through it, a removal is refused by the database),
+  an editor's with database_url.
 
 AppTest cannot send request headers (Streamlit reads them from a browser's
 session), so the proxy tests replace ``ui.common.request_headers``, the one
@@ -19,6 +22,7 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from search.errors import StoreError
 from search.lists import ReadingLists
 from search.store import Store
 
@@ -150,3 +154,66 @@ def test_reading_lists_private_until_shared_and_read_only_for_others(ui_store_co
     assert not bob_at.exception and any("Created “PLAC CPD”" in s.value for s in bob_at.success)
     assert sorted((r.owner, r.n_items) for r in ReadingLists(store).lists()) == [(ANN, 1), (BOB, 0)]
     assert [i.note for i in ann.items(rl.id)] == ["start here"]
+
+
+# -- PostgreSQL: a reader's pages use the reader login -------------------------------------
+@pytest.mark.postgres
+def test_on_postgresql_a_readers_pages_open_the_reader_login(pg_database, monkeypatch):
+    import uuid
+
+    import numpy as np
+    import psycopg
+
+    import search.api
+    from search.settings import Settings
+    from search.store import NewChunk, NewDocument, open_store
+    from search.text import content_hash
+
+    owner = open_store(pg_database, settings=Settings())
+    text = "Virtual school heads promote the education of children in care."
+    owner.write_document(NewDocument(uri="/vsh.txt", title="Virtual school heads", text=text,
+                                     content_hash=content_hash(text), text_hash=content_hash(text)),
+                         [NewChunk(text=text, char_start=0, char_end=len(text), text_hash=content_hash(text))],
+                         np.ones((1, 4), dtype=np.float32) / 2, model="fake", dim=4, chunking="c")
+    role = f"r_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(pg_database, autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE {role} LOGIN IN ROLE equisearch_reader")
+    reader_url = pg_database.replace("postgresql://postgres@", f"postgresql://{role}@")
+    opened, every = [], set()
+    real_open = search.api.Engine.open.__func__
+
+    def recording_open(cls, home=None, *args, **kw):
+        opened.append(str(home))
+        every.add(str(home))
+        return real_open(cls, home, *args, **kw)
+
+    monkeypatch.setattr(search.api.Engine, "open", classmethod(recording_open))
+    monkeypatch.setenv("EQUISEARCH_DATABASE_URL", pg_database)
+    monkeypatch.setenv("EQUISEARCH_READER_DATABASE_URL", reader_url)
+    try:
+        # EQUISEARCH_HOME empty: the database URL names the store.
+        at = page(run_app("", monkeypatch, auth="proxy", email=BOB), "views/sources.py")
+        assert not at.exception and list(at.dataframe[0].value["title"]) == ["Virtual school heads"]
+        assert opened == [reader_url]
+        # His list is written through the reader login; the corpus cannot be.
+        page(at, "views/reading_lists.py")
+        at.text_input(key="new_list_name").input("Bob's CPD")
+        at.button(key="create_list").click().run()
+        assert [(r["name"], r["owner"]) for r in owner.reading_lists()] == [("Bob's CPD", BOB)]
+        reader_engine = search.api.Engine.open(reader_url)
+        with pytest.raises(StoreError, match="no right to do that"):
+            reader_engine.store.remove_document(owner.documents()[0].id)
+        reader_engine.store.close()
+        # An editor's session opens the store's own login.
+        opened.clear()
+        at = run_app("", monkeypatch, auth="proxy", email=ANN)
+        assert opened == [pg_database]
+    finally:
+        import ui.common
+
+        owner.close()
+        for url in every:  # the cached engines' connection pools
+            ui.common.get_engine(url).store.close()
+        ui.common.get_engine.clear()
+        with psycopg.connect(pg_database, autocommit=True) as conn:
+            conn.execute(f"DROP ROLE {role}")
