@@ -13,8 +13,8 @@ pair of backends:
 - the builder record (model, dimension, chunking), carried by those writes;
 - every reading list with its items in order and their notes; an item's
   document and passage ids become the destination's (ids are never kept:
-  the destination numbers its own rows); a list's owner and sharing go
-  with it where both backends keep them;
+  the destination numbers its own rows); each list keeps its owner (names
+  are unique per owner) and whether it is shared;
 - the store's own ``vocabulary.json`` and its exported query encoder, from
   the source's local folder to the destination's (the encoder is derived,
   but copying it spares the first search an export).
@@ -39,7 +39,6 @@ import os
 import shutil
 import tempfile
 import time
-import inspect
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
@@ -144,7 +143,7 @@ def document_signature(doc: Document) -> tuple:
 
 
 def _list_key(row: dict) -> tuple[str, str]:
-    # Names are unique case-insensitively (per owner where lists have owners).
+    # Names are unique per owner, case-insensitively.
     return str(row.get("owner") or ""), str(row["name"]).lower()
 
 
@@ -286,15 +285,21 @@ class _Migration:
 
     # -- reading lists -----------------------------------------------------
     def _copy_lists(self, lists) -> tuple[int, int]:
-        """Each list and its items in order (ids remapped); returns (lists made, items added)."""
+        """Each list (owner and sharing too) and its items in order, ids remapped; returns (lists made, items added)."""
         dest = self.dest
+        there = {_list_key(row): row for row in dest.reading_lists()}
         made = added = 0
         for row, items in lists:
-            list_id = _create_list(dest, row)
-            if list_id is None:  # there already (a migration run again): add what it lacks
-                list_id = _existing_list(dest, row)
-            else:
+            found = there.get(_list_key(row))
+            if found is None:
+                list_id = dest.create_reading_list(row["name"], owner=row.get("owner") or "")
+                if list_id is None:
+                    raise StoreError(f"could not create the reading list {row['name']!r} in {self.dest_name}")
                 made += 1
+            else:  # there already (a migration run again): add what it lacks
+                list_id = found["id"]
+            if bool(row.get("shared")) != bool(found and found.get("shared")):
+                dest.share_reading_list(list_id, bool(row.get("shared")))
             for item in items:
                 values = {k: item[k] for k in ITEM_FIELDS if k in item}
                 values["doc_id"] = self.doc_map.get(item["doc_id"]) if item.get("doc_id") is not None else None
@@ -302,26 +307,6 @@ class _Migration:
                 _, new = dest.add_reading_list_item(list_id, values)
                 added += bool(new)
         return made, added
-
-
-def _create_list(dest: StoreBackend, row: dict) -> int | None:
-    """A new list named as ``row`` (with its owner and sharing when the source has them); None when there."""
-    if row.get("owner") or row.get("shared"):
-        if {"owner", "shared"} <= set(inspect.signature(dest.create_reading_list).parameters):
-            return dest.create_reading_list(row["name"], owner=row.get("owner") or "", shared=bool(row.get("shared")))
-        log.warning("%r: the destination keeps no list owners; it becomes the store's list", row["name"])
-    return dest.create_reading_list(row["name"])
-
-
-def _existing_list(dest: StoreBackend, row: dict) -> int:
-    key = _list_key(row)
-    for there in dest.reading_lists():
-        if _list_key(there) == key:
-            return there["id"]
-    found = dest.reading_list_id(row["name"])
-    if found is None:
-        raise StoreError(f"could not create the reading list {row['name']!r} in the destination")
-    return found
 
 
 def _groups(docs: Sequence[Document]) -> Iterator[list[Document]]:

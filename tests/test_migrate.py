@@ -36,7 +36,8 @@ def build_source(home, corpus: Path, *, vector_dtype: str = "float16", lists: bo
 
     The lists hold a passage item with a note, a source item, and an item
     whose source was removed since (its ids are NULL), so remapping sees all
-    three cases. Returns the closed store's location.
+    three cases; a signed-in teacher's shared list has the same name as the
+    single user's. Returns the closed store's location.
     """
     from ingest.pipeline import Ingestor
     from search.lists import ReadingLists
@@ -60,6 +61,11 @@ def build_source(home, corpus: Path, *, vector_dtype: str = "float16", lists: bo
         rl.add_source("PLAC reading", docs[3].id, note="whole report")
         rl.add_passage("Zz second list", passages[0].id)
         rl.add_source("Zz second list", docs[4].id)
+        # A signed-in teacher's list of the same name (names are unique per owner), shared.
+        khan = ReadingLists(store, user="khan@school.example")
+        khan.create("PLAC reading")
+        khan.add_passage("PLAC reading", passages[1].id, note="for the DT network")
+        khan.share("PLAC reading")
         from search.maintenance import remove_sources
 
         remove_sources(store, [docs[4].id], settings)  # its item keeps the citation, ids NULL
@@ -109,7 +115,7 @@ def store_content(location) -> dict:
                 kept["doc"] = ids.get(it["doc_id"]) if it["doc_id"] is not None else None
                 kept["passage"] = passage_of.get(it["chunk_id"]) if it["chunk_id"] is not None else None
                 items.append(kept)
-            out["lists"].append({"name": row["name"], "owner": row.get("owner", ""), "shared": row.get("shared", False),
+            out["lists"].append({"name": row["name"], "owner": row["owner"], "shared": bool(row["shared"]),
                                  "n": row["n"], "w": row["w"], "items": items})
         out["counts"] = (info.documents, info.chunks, store.vector_count())
         return out
@@ -154,13 +160,15 @@ def test_migrate_copies_everything_and_both_stores_are_healthy(source, tmp_path)
     src = store_content(source)
     assert report.documents == len(src["documents"]) == 4  # 5 seeds, one removed since (the copy of one is an alias)
     assert report.passages == src["counts"][1]
-    assert report.aliases == 1 and report.reading_lists == 2 and report.items == 5
+    assert report.aliases == 1 and report.reading_lists == 3 and report.items == 6
     assert (report.model, report.dim) == ("fake-hash-64", 64)
     assert not report.nothing_to_do and report.kept == 0
     # The removed source's item stays a citation without ids; the others point at the copies.
     items = [it for rl in src["lists"] for it in rl["items"]]
     assert sum(it["doc"] is None for it in items) == 1
-    assert sum(it["passage"] is not None for it in items) == 3
+    assert sum(it["passage"] is not None for it in items) == 4
+    assert [(rl["name"], rl["owner"], rl["shared"]) for rl in src["lists"]] == [
+        ("PLAC reading", "", False), ("PLAC reading", "khan@school.example", True), ("Zz second list", "", False)]
 
 
 def test_items_point_at_the_destinations_own_rows(source, tmp_path):
@@ -216,7 +224,7 @@ def test_an_interrupted_migration_is_finished_by_running_it_again(source, tmp_pa
     partial.close()
     assert doctor_healthy(dest) == []  # what was written is whole (and its FAISS file was saved)
     report = migrate_store(source, dest, Settings(home=str(dest)))
-    assert (report.kept, report.documents, report.reading_lists) == (2, 2, 2)
+    assert (report.kept, report.documents, report.reading_lists) == (2, 2, 3)
     assert_same_store(source, dest)
     assert doctor_healthy(dest) == []
 
@@ -228,6 +236,8 @@ def test_a_list_left_half_copied_is_completed(source, tmp_path):
     list_id = store.reading_list_id("PLAC reading")
     last = store.reading_list_items(list_id)[-1]
     store.remove_reading_list_item(last["id"])  # as if killed before the last item
+    khan = next(r for r in store.reading_lists() if r["owner"])
+    store.share_reading_list(khan["id"], False)  # or before its sharing
     store.close()
     report = migrate_store(source, dest, Settings(home=str(dest)))
     assert (report.documents, report.reading_lists, report.items) == (0, 0, 1)
@@ -333,7 +343,7 @@ def test_cli_migrate_prints_one_summary_and_doctor_agrees(source, tmp_path):
     assert r.exit_code == 0, r.output
     lines = r.output.strip().splitlines()
     assert lines[0].startswith("copied 4 documents, ") and " passages with their vectors, 1 aliases, " in lines[0]
-    assert "2 reading lists (5 items)" in lines[0] and "fake-hash-64, 64 dimensions" in lines[0]
+    assert "3 reading lists (6 items)" in lines[0] and "fake-hash-64, 64 dimensions" in lines[0]
     assert lines[1] == f"check it with: equisearch --store {dest} doctor"
     r = runner.invoke(main, ["--store", str(dest), "doctor"])
     assert r.exit_code == 0 and r.output.strip().endswith("healthy"), r.output

