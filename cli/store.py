@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shlex
 import sys
 
 import click
@@ -133,7 +134,7 @@ def migrate(c: Context, source, dest, quiet) -> None:
         f"from {report.source} to {report.destination} in {report.seconds:.1f} s "
         f"({report.model}, {report.dim} dimensions, {report.chunking})"
     )
-    click.echo(f"check it with: equisearch --store {_quoted(report.destination)} doctor")
+    click.echo(f"check it with: equisearch --store {shlex.quote(report.destination)} doctor")
 
 
 @contextlib.contextmanager
@@ -147,9 +148,3 @@ def _bar(show: bool):
             bar.length = total
             bar.update(done - bar.pos)
         yield progress
-
-
-def _quoted(text: str) -> str:
-    import shlex
-
-    return shlex.quote(text)
