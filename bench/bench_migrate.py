@@ -260,7 +260,7 @@ def main() -> None:
             if label == "starter":
                 starter_copies = copies
             else:
-                bulk[label] = bulk_seconds(label.replace("-", "_"), path, url)
+                bulk[label.replace("-", "_")] = bulk_seconds(label.replace("-", "_"), path, url)
         cli = cli_seconds(args.starter, url)
         qs, where = questions(args.questions)
         overlaps, modes = overlap(args.starter, starter_copies, qs, work)
@@ -309,6 +309,8 @@ def main() -> None:
         " ingested (the fourth column); against the source re-indexed from its stored vectors (the fifth) a"
         " SQLite copy ranks exactly alike.",
     ]
+    below = [o["copy"] for o in overlaps if o["mean"] < 0.95]
+    lines += ["", "Below the bar: " + ", ".join(below) + "." if below else "Every copy meets the bar."]
     if modes:
         lines += ["", "The PostgreSQL copy by retrieval mode, against the re-indexed source: "
                   + "; ".join(f"{'vectors' if m == 'dense' else 'keywords'} only (`--mode {m}`): mean overlap"
