@@ -74,9 +74,14 @@ def test_fresh_ingest_is_healthy_with_json_keys(seeded, backend):
     data = json.loads(r.output)
     assert set(data) == {"store", "healthy", "counts", "checks", "repaired"}
     assert data["healthy"] is True
-    assert {"documents", "chunks", "vectors", "fts_rows", "generation"} <= set(data["counts"])
     names = {c["name"] for c in data["checks"]}
-    assert names == {"sqlite", "builder", "vectors", "documents", "orphans", "offsets", "fts", "faiss", "temp_files"}
+    if backend == "postgres":  # no file, FTS5 or FAISS: the database, its postings and its HNSW index instead
+        assert {"documents", "chunks", "vectors", "postings", "generation"} <= set(data["counts"])
+        assert names == {"database", "builder", "vectors", "documents", "orphans", "offsets", "keyword index",
+                         "vector index"}
+    else:
+        assert {"documents", "chunks", "vectors", "fts_rows", "generation"} <= set(data["counts"])
+        assert names == {"sqlite", "builder", "vectors", "documents", "orphans", "offsets", "fts", "faiss", "temp_files"}
     for c in data["checks"]:
         assert set(c) == {"name", "status", "ok", "detail", "problem", "fix", "repairable"}
         assert c["status"] == "ok", c
@@ -297,11 +302,15 @@ def test_repair_while_an_ingest_writes_stops_clearly(seeded, backend):
         holder.release_write_lock()
 
 
-def test_repair_refuses_a_damaged_database_with_store_error(home, monkeypatch):
-    monkeypatch.setattr(doctor, "_check_sqlite",
-                        lambda conn: doctor.Check("sqlite", doctor.PROBLEM, "x", "page 7 damaged", "restore"))
+def test_repair_refuses_a_damaged_database_with_store_error(seeded, backend, monkeypatch):
+    if backend == "postgres":  # the database check is PostgreSQL's own (tables read, indexes valid)
+        monkeypatch.setattr(doctor, "_check_database",
+                            lambda conn: doctor.Check("database", doctor.PROBLEM, "x", "page 7 damaged", "restore"))
+    else:
+        monkeypatch.setattr(doctor, "_check_sqlite",
+                            lambda conn: doctor.Check("sqlite", doctor.PROBLEM, "x", "page 7 damaged", "restore"))
     with pytest.raises(StoreError, match="restore a backup"):
-        doctor.repair(Store.open(home))
+        doctor.repair(open_at(seeded))
 
 
 def test_ivf_index_ids_are_read_from_its_inverted_lists(home):
