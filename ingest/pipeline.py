@@ -526,7 +526,15 @@ class Ingestor:
             raise
         except EquisearchError as exc:
             return ItemResult(p.source, "failed", one_line(exc))
-        status = "updated" if p.existing else "added"
+        if result.outcome in ("duplicate", "unchanged"):
+            # Another writer got there first (a backend without a global write
+            # lock): say what is stored, not what this one meant to write.
+            held = self.store.get_document(result.doc_id)
+            n, title = (held.n_chunks, held.title) if held else (0, p.doc.title)
+            reason = (f"same text as {held.uri if held else 'a stored document'}" if result.outcome == "duplicate"
+                      else "stored meanwhile by another writer")
+            return ItemResult(p.source, result.outcome, reason, result.doc_id, n, title)
+        status = result.outcome or ("updated" if p.existing else "added")
         return ItemResult(p.source, status, doc_id=result.doc_id, chunks=len(p.chunks), title=p.doc.title)
 
     def _new_document(

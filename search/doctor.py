@@ -16,6 +16,20 @@ structure agrees with the rows it derives from:
   exactly the stored vectors' ids with the store's dimension;
 - ``temp_files``: no temporary files left by an interrupted save.
 
+A PostgreSQL store (``store.backend == "postgresql"``) keeps no files and
+no FTS5 or FAISS index, so three checks differ (the rest are the same):
+
+- ``database``: every table can be read to its end, and every index of the
+  store is valid (an HNSW or GIN build that failed leaves it invalid);
+- ``keyword index``: each passage's tsvector and BM25 length are what its
+  title and text give, and its postings one row per lexeme with its counts;
+- ``vector index``: the HNSW index exists (once passages have vectors), is
+  valid, and has the store's dimension;
+
+and there is no ``faiss`` or ``temp_files`` check. Repair there re-derives
+the damaged passages' tsvectors and postings, rebuilds invalid indexes and
+the HNSW index (``REINDEX``).
+
 Each check ends ``ok``, ``warning`` (nothing is wrong with the data but
 something will be redone: a FAISS file behind the store is rebuilt at the
 next search) or ``problem``. A store is healthy when nothing is a problem.
@@ -115,7 +129,20 @@ def _check_sqlite(store: StoreBackend) -> Check:
     return Check("sqlite", OK, "quick_check and integrity_check ok")
 
 
-def _check_builder(meta: dict, counts: dict) -> Check:
+def _check_database(store: StoreBackend) -> Check:
+    failed = store.database_check()
+    if failed is None:
+        return Check("database", OK, "every table readable, every index valid")
+    what, found = failed
+    shown = "; ".join(found[:3]) + (f" (+{len(found) - 3} more)" if len(found) > 3 else "")
+    if what == "indexes":
+        return Check("database", PROBLEM, "indexes checked", shown,
+                     "run `equisearch doctor --repair` (REINDEX, no re-embedding)", repairable=True)
+    return Check("database", PROBLEM, f"{what} could not be read", shown,
+                 "the database is damaged: restore a backup, or re-create the database and re-ingest")
+
+
+def _check_builder(meta: dict, counts: dict, newest: int = SCHEMA_VERSION) -> Check:
     version = meta.get("schema_version", "")
     detail = f"model {meta.get('model') or '-'}, dim {meta.get('dim') or '-'}, schema {version or '-'}"
     if counts["chunks"] == 0:
@@ -124,8 +151,8 @@ def _check_builder(meta: dict, counts: dict) -> Check:
     if missing or not str(meta.get("dim", "")).isdigit() or int(meta["dim"]) <= 0:
         return Check("builder", PROBLEM, detail, f"passages exist but meta lacks a valid {', '.join(missing) or 'dim'}",
                      "run `equisearch rebuild` to re-embed and record the model")
-    if version and version.isdigit() and int(version) > SCHEMA_VERSION:
-        return Check("builder", PROBLEM, detail, f"schema {version} is newer than this equisearch ({SCHEMA_VERSION})",
+    if version and version.isdigit() and int(version) > newest:
+        return Check("builder", PROBLEM, detail, f"schema {version} is newer than this equisearch ({newest})",
                      "upgrade equisearch")
     return Check("builder", OK, detail)
 
@@ -166,6 +193,8 @@ def _check_orphans(store: StoreBackend) -> Check:
         text = ", ".join(f"{v} {k}" for k, v in found.items())
         return Check("orphans", PROBLEM, "rows pointing at nothing", f"orphan {text}",
                      "run `equisearch doctor --repair` (deletes them)", repairable=True)
+    if "postings" in orphans:  # PostgreSQL: vectors live in the passages' rows
+        return Check("orphans", OK, "no orphan passages, postings or aliases")
     return Check("orphans", OK, "no orphan passages, vectors or aliases")
 
 
@@ -189,6 +218,43 @@ def _check_fts(store: StoreBackend, counts: dict) -> Check:
     if outcome != "ok":
         return Check("fts", PROBLEM, detail, f"FTS5 integrity-check failed: {why}", fix, repairable=True)
     return Check("fts", OK, detail + "; FTS5 integrity-check ok")
+
+
+def _check_keyword_index(store: StoreBackend, counts: dict) -> Check:
+    detail = f"{counts['postings']} postings for {counts['chunks']} passages"
+    outcome, why = store.keyword_index_check()
+    if outcome != "ok":
+        return Check("keyword index", PROBLEM, detail, why,
+                     "run `equisearch doctor --repair` (re-indexes those passages, no re-embedding)", repairable=True)
+    return Check("keyword index", OK, detail + "; tsvectors and postings match the passages")
+
+
+def _check_vector_index(store: StoreBackend, meta: dict, vector_ids: np.ndarray) -> Check:
+    fix = "run `equisearch doctor --repair` (or `equisearch rebuild --index-only`): REINDEX, no re-embedding"
+    state = store.vector_index_state()
+    if not state["present"]:
+        if len(vector_ids) == 0:
+            return Check("vector index", OK, "no vectors and no HNSW index yet")
+        return Check("vector index", PROBLEM, f"no HNSW index for {len(vector_ids)} stored vectors",
+                     "vector searches scan every passage", fix, repairable=True)
+    detail = f"HNSW index of {state['bytes'] // 1024} KiB over {len(vector_ids)} vectors (halfvec({state['dim']}))"
+    if not state["valid"]:
+        return Check("vector index", PROBLEM, detail, "the HNSW index is not valid (a build failed)", fix,
+                     repairable=True)
+    dim = int(meta["dim"]) if str(meta.get("dim", "")).isdigit() else 0
+    if dim and state["dim"] != dim:
+        return Check("vector index", PROBLEM, detail, f"vector column dimension {state['dim']}, store dimension {dim}",
+                     "run `equisearch rebuild` (re-embeds every document)")
+    return Check("vector index", OK, detail)
+
+
+def _is_pg(store: StoreBackend) -> bool:
+    return getattr(store, "backend", "sqlite") == "postgresql"
+
+
+def _where(store: StoreBackend) -> str:
+    """The store as a report names it: its directory, or a database URL without its password."""
+    return getattr(store, "display", None) if _is_pg(store) else str(store.path)
 
 
 def _check_faiss(store: StoreBackend, meta: dict, vector_ids: np.ndarray) -> Check:
@@ -274,7 +340,8 @@ def diagnose(store: StoreBackend) -> DoctorReport:
     The row checks read one consistent snapshot, so an ingest committing
     meanwhile cannot make counts disagree.
     """
-    checks: list[Check] = [_guard("sqlite", _check_sqlite, store)]
+    pg = _is_pg(store)
+    checks: list[Check] = [_guard("database", _check_database, store) if pg else _guard("sqlite", _check_sqlite, store)]
     counts: dict = {}
     vector_ids = np.zeros(0, dtype=np.int64)
     meta: dict = {}
@@ -282,8 +349,14 @@ def diagnose(store: StoreBackend) -> DoctorReport:
         with store.consistent_view():
             meta = store.meta_values()
             counts = store.integrity()
-            counts["generation"] = int(meta.get("generation", "0") or 0)
-            checks.append(_check_builder(meta, counts))
+            if pg:
+                from .store.postgres import PG_SCHEMA_VERSION
+
+                counts["generation"] = store.generation()
+                checks.append(_check_builder(meta, counts, PG_SCHEMA_VERSION))
+            else:
+                counts["generation"] = int(meta.get("generation", "0") or 0)
+                checks.append(_check_builder(meta, counts))
             for name, func, args in (
                 ("vectors", _check_vectors, (store, meta, counts)),
                 ("documents", _check_documents, (store, counts)),
@@ -295,7 +368,11 @@ def diagnose(store: StoreBackend) -> DoctorReport:
     except StoreDamaged as exc:
         checks.append(Check("tables", PROBLEM, "the store's tables could not be read", str(exc),
                             "the database is damaged: restore a backup, or move the store aside and re-ingest"))
-        return DoctorReport(str(store.path), tuple(checks), counts)
+        return DoctorReport(_where(store), tuple(checks), counts)
+    if pg:
+        checks.append(_guard("keyword index", _check_keyword_index, store, counts))
+        checks.append(_guard("vector index", _check_vector_index, store, meta, vector_ids))
+        return DoctorReport(_where(store), tuple(checks), counts)
     checks.append(_guard("fts", _check_fts, store, counts))
     checks.append(_check_faiss(store, meta, vector_ids))
     checks.append(_check_temp(store))
@@ -313,6 +390,8 @@ def repair(store: StoreBackend) -> DoctorReport:
     ``repaired`` naming what was done.
     """
     before = diagnose(store)
+    if _is_pg(store):
+        return _repair_pg(store, before)
     if any(c.name in ("sqlite", "tables") and not c.ok for c in before.checks):
         # Writing to a damaged database can make it worse: refuse.
         where = getattr(store, "db_path", store.path)  # the database file, where the backend has one
@@ -337,6 +416,35 @@ def repair(store: StoreBackend) -> DoctorReport:
             p.unlink(missing_ok=True)
         if temps:
             done.append(f"removed {len(temps)} temporary file(s)")
+    log.info("doctor repair: %s", "; ".join(done))
+    after = diagnose(store)
+    return DoctorReport(after.store, after.checks, after.counts, tuple(done))
+
+
+def _repair_pg(store: StoreBackend, before: DoctorReport) -> DoctorReport:
+    """:func:`repair` on PostgreSQL: re-derive keyword rows, REINDEX, delete orphans; never re-embeds."""
+    damaged = [c for c in before.checks if c.name in ("database", "tables") and not c.ok and not c.repairable]
+    if damaged:
+        raise StoreError(
+            f"{_where(store)} is damaged ({damaged[0].problem}): restore a backup, or re-create the database"
+            " and re-ingest; --repair only rebuilds derived rows and indexes"
+        )
+    done: list[str] = []
+    with Writer.open(store) as w:
+        fixed = w.repair_derived()
+        done += [f"deleted {fixed[k]} orphan {k}" for k in ("chunks", "postings", "aliases") if fixed.get(k)]
+        if fixed.get("keyword rows"):
+            done.append(f"re-indexed the keywords (tsvector, postings) of {fixed['keyword rows']} passage(s)")
+        else:
+            done.append("checked the keyword index: nothing to re-index")
+        if fixed.get("indexes"):
+            done.append(f"rebuilt {fixed['indexes']} invalid index(es)")
+        blobs_ok = next((c.ok for c in before.checks if c.name == "vectors"), True)
+        if blobs_ok:
+            n = w.rebuild_index()
+            done.append(f"rebuilt the HNSW vector index over {n} stored vectors")
+        else:
+            done.append("HNSW index not rebuilt: stored vectors are damaged (run `equisearch rebuild`)")
     log.info("doctor repair: %s", "; ".join(done))
     after = diagnose(store)
     return DoctorReport(after.store, after.checks, after.counts, tuple(done))

@@ -88,6 +88,14 @@ class WriteResult:
     doc_id: int
     added_ids: tuple[int, ...]
     removed_ids: tuple[int, ...]
+    #: "" when the write did what was asked. A backend whose writers run at
+    #: once re-checks inside the write and may find that another writer got
+    #: there first: "unchanged" (this uri with this text was stored
+    #: meanwhile: nothing written), "updated" (this uri was stored meanwhile
+    #: with other text: replaced), "added" (the document to replace was
+    #: removed meanwhile: stored anew), "duplicate" (another document holds
+    #: this text: the uri became its alias; ``doc_id`` is that document).
+    outcome: str = ""
 
 
 class VectorSearch(Protocol):
@@ -133,6 +141,8 @@ class StoreBackend(Protocol):
     path: Path
     #: How a store without vectors encodes its first ones (Settings.vector_dtype).
     new_vector_dtype: str
+    #: Which backend: "sqlite" or "postgresql" (doctor asks: its checks differ).
+    backend: str
 
     # -- lifecycle, meta, compatibility (schema.py) ----------------------
     def close(self) -> None: ...

@@ -50,6 +50,9 @@ class Store(SchemaMixin, DocumentsMixin, LexicalMixin, ListsMixin, HealthMixin):
     :meth:`fts_search` are this backend's own (tests and bench use them).
     """
 
+    #: Which backend this is (doctor's checks differ by backend).
+    backend = "sqlite"
+
     def __init__(self, path: Path, *, readonly: bool = False):
         self.path = Path(path)
         self.db_path = self.path / DB_NAME

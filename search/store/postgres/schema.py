@@ -90,13 +90,15 @@ CREATE TABLE IF NOT EXISTS chunks (
 );
 CREATE INDEX IF NOT EXISTS chunks_tsv ON chunks USING gin (tsv);
 -- BM25's term statistics, written with the passage in the same transaction.
+-- The key carries the statistics so ranking reads a lexeme's postings from
+-- the index alone (index-only scan) rather than one heap page per posting.
 CREATE TABLE IF NOT EXISTS postings (
     lexeme   text NOT NULL,
     chunk_id bigint NOT NULL REFERENCES chunks(id) ON DELETE CASCADE,
     tf_text  real NOT NULL,
     tf_title real NOT NULL,
     len      integer NOT NULL,
-    PRIMARY KEY (lexeme, chunk_id)
+    PRIMARY KEY (lexeme, chunk_id) INCLUDE (tf_text, tf_title, len)
 ) WITH (fillfactor = 90);
 CREATE INDEX IF NOT EXISTS postings_chunk ON postings (chunk_id);
 -- One row per passage write: max(id) is the store generation.
