@@ -2,11 +2,10 @@
 never error; a second writer stops with a clear message; the store is never
 written by two processes.
 
-Tests taking ``seeded`` run on both backends (tests/backends.py). PostgreSQL
-has no write lock (every document is its own transaction): there a second
-ingest is not refused and two ingests both write, all of both stored. The
-FAISS file and the real-model search over a copied SQLite store stay
-SQLite-only.
+Tests taking ``seeded`` run on both backends (tests/backends.py). The write
+lock's tests, the FAISS file's and the real-model search over a copied
+SQLite store stay SQLite-only: PostgreSQL has no write lock, and its
+writers and ingests at once are tests/test_pg_store.py's.
 """
 from __future__ import annotations
 
@@ -50,7 +49,7 @@ def make_folder(path, n, seed, paragraphs=6):
 
 
 def start_driver(home, *paths, real=False):
-    env = env_with(**({"DRIVER_REAL_MODEL": "1"} if real else {}))  # now: with the test's EQUISEARCH_CACHE_DIR
+    env = env_with(**({"DRIVER_REAL_MODEL": "1"} if real else {}))  # made now: with the test's EQUISEARCH_CACHE_DIR
     return subprocess.Popen([PY, "-c", STORE_DRIVER, str(ROOT), str(home), *map(str, paths)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -129,48 +128,35 @@ def test_readers_during_an_ingest_see_old_or_new_and_never_error(seeded, tmp_pat
     assert doctor.diagnose(engine.store).healthy
 
 
-def test_second_ingest_stops_with_a_clear_message(store_location, backend, tmp_path):
-    home = store_location  # empty, so the CLI needs no model before it asks for the lock
+def test_second_ingest_stops_with_a_clear_message(tmp_path):
+    home = tmp_path / "store"  # empty, so the CLI needs no model before it asks for the lock
     new = make_folder(tmp_path / "new", 3, seed=2)
-    holder = open_at(home)
+    holder = Store.open(home)
     holder.acquire_write_lock()
     try:
-        if backend == "postgres":
-            # No write lock: the second ingest is not refused (the fake-model driver: the
-            # CLI would load the real model before writing).
-            proc = start_driver(home, new)
-            out, err = proc.communicate(timeout=120)
-        else:
-            r = subprocess.run([PY, "-m", "cli", "--store", str(home), "ingest", str(new)], env=ENV,
-                               capture_output=True, text=True, timeout=120)
+        r = subprocess.run([PY, "-m", "cli", "--store", str(home), "ingest", str(new)], env=ENV,
+                           capture_output=True, text=True, timeout=120)
     finally:
         holder.release_write_lock()
-    if backend == "postgres":
-        assert proc.returncode == 0 and "Traceback" not in err, out + err
-        assert open_at(home).info().documents == 3, "all of the second ingest is stored"
-        return
     assert r.returncode == 1
     assert r.stderr.strip().splitlines() == [
         f"Error: another equisearch process is writing to {home}: wait for it to finish and try again"]
     assert Store.open(home).info().documents == 0, "nothing of the refused ingest is stored"
 
 
-def test_two_ingests_at_once_never_both_write(seeded, backend, tmp_path):
-    home = seeded
+def test_two_ingests_at_once_never_both_write(home, tmp_path):
     a = make_folder(tmp_path / "a", 40, seed=3)
     b = make_folder(tmp_path / "b", 40, seed=4)
     first, second = start_driver(home, a), start_driver(home, b)
     outs = [p.communicate(timeout=180) for p in (first, second)]
     codes = sorted(p.returncode for p in (first, second))
-    if backend == "postgres":  # no write lock: both write at once, each document its own transaction
-        assert codes == [0, 0], outs
     # Either they ran one after the other, or the later one stopped clearly.
     assert codes in ([0, 0], [0, 3]), outs
     for (out, err), p in zip(outs, (first, second)):
         assert "Traceback" not in err
         if p.returncode == 3:
             assert "another equisearch process is writing" in out
-    store = open_at(home)
+    store = Store.open(home)
     expected = SEED_DOCS + 40 + (40 if codes == [0, 0] else 0)
     assert store.info().documents == expected
     assert doctor.diagnose(store).healthy
