@@ -28,7 +28,14 @@ def _lists(c):
 
 def _list_json(rl) -> dict:
     return {"id": rl.id, "name": rl.name, "items": rl.n_items, "words": rl.words,
-            "reading_minutes": rl.reading_minutes, "created_at": rl.created_at, "updated_at": rl.updated_at}
+            "reading_minutes": rl.reading_minutes, "created_at": rl.created_at, "updated_at": rl.updated_at,
+            "owner": rl.owner, "shared": rl.shared}
+
+
+def _whose(rl) -> str:
+    """'' for the single user's private list, else who owns it and whether it is shared."""
+    bits = ([f"owner {rl.owner}"] if rl.owner else []) + (["shared"] if rl.shared else [])
+    return f"  [{', '.join(bits)}]" if bits else ""
 
 
 def _item_json(i) -> dict:
@@ -49,6 +56,10 @@ def lists() -> None:
       equisearch lists add "PLAC CPD" --source https://example.org/report
       equisearch lists show "PLAC CPD"
       equisearch lists export "PLAC CPD" --format bibtex -o plac.bib
+      equisearch lists share "PLAC CPD"     # readable by everyone signed in to the UI
+
+    The command line is the single user: it sees and changes every list,
+    whoever made it in the UI.
     """
 
 
@@ -65,7 +76,7 @@ def ls_(c, as_json) -> None:
     if not found:
         click.echo('No reading lists yet: equisearch lists create "NAME"')
     for rl in found:
-        click.echo(f"{rl.id:>4}  {rl.name}  ({rl.n_items} items, about {rl.reading_minutes} min)")
+        click.echo(f"{rl.id:>4}  {rl.name}  ({rl.n_items} items, about {rl.reading_minutes} min){_whose(rl)}")
 
 
 @lists.command()
@@ -87,6 +98,26 @@ def rename(c, list_ref, new_name) -> None:
     """Rename LIST (a name or id) to NEW_NAME."""
     rl = _lists(c).rename(list_ref, new_name)
     click.echo(f"renamed list {rl.id}: {rl.name}")
+
+
+@lists.command()
+@click.argument("list_ref", metavar="LIST")
+@click.pass_obj
+@friendly_errors
+def share(c, list_ref) -> None:
+    """Let everyone signed in to the UI read LIST (its owner still alone changes it)."""
+    rl = _lists(c).share(list_ref, True)
+    click.echo(f"shared list {rl.id}: {rl.name} (signed-in UI users can read and export it)")
+
+
+@lists.command()
+@click.argument("list_ref", metavar="LIST")
+@click.pass_obj
+@friendly_errors
+def unshare(c, list_ref) -> None:
+    """Make LIST private to its owner again."""
+    rl = _lists(c).share(list_ref, False)
+    click.echo(f"unshared list {rl.id}: {rl.name}")
 
 
 @lists.command()

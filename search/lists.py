@@ -27,6 +27,15 @@ removed, so the ids alone would lose the citation. When items are read:
   still exports with its full citation; a later re-ingest of the same URI
   relinks it.
 
+Who may see and change a list: each list has an owner and may be shared.
+``ReadingLists(store)`` (no user: the CLI, and the UI without sign-in) is the
+single user, who sees and changes every list and makes lists owned by ''.
+``ReadingLists(store, user=identity)`` (a signed-in UI user) sees their own
+lists and the shared ones, makes lists owned by them, and may change, share
+or unshare only their own: anyone else's shared list is read-only (reading
+it may still relink its items' snapshots, as above, which changes no choice
+of its owner). A list that is not visible is reported as not found.
+
 Reading time is estimated at :data:`WORDS_PER_MINUTE` (200) words a minute:
 a careful pace for reports and research read to be discussed, below the
 ~240 words a minute measured for silent reading of non-fiction.
@@ -60,6 +69,10 @@ class ReadingList:
     updated_at: str
     n_items: int = 0
     words: int = 0
+    #: The identity that made it ('' for the single user).
+    owner: str = ""
+    #: Readable by every signed-in user (only its owner changes it).
+    shared: bool = False
 
     @property
     def reading_minutes(self) -> int:
@@ -132,23 +145,41 @@ class ReadingLists:
 
     Lists are named by ``ref``: a name (case-insensitive) or a numeric id.
     Items are addressed by their item id (see :meth:`item_at` to go from a
-    1-based position to an item).
+    1-based position to an item). ``user`` None is the single user; an
+    identity limits what is seen and changed (module docstring).
     """
 
-    def __init__(self, store: StoreBackend):
+    def __init__(self, store: StoreBackend, user: str | None = None):
+        if user is not None and not user.strip():
+            # '' would be the single user's owner: never let a sign-in without an identity become it.
+            raise ValueError("a signed-in user needs a non-empty identity")
         self.store = store
+        self.user = user.strip() if user is not None else None
 
     # -- lists -----------------------------------------------------------
     def lists(self) -> list[ReadingList]:
-        return [ReadingList(r["id"], r["name"], r["created_at"], r["updated_at"], r["n"], r["w"])
-                for r in self.store.reading_lists()]
+        """The lists this user sees, by name."""
+        return [ReadingList(r["id"], r["name"], r["created_at"], r["updated_at"], r["n"], r["w"],
+                            r["owner"], bool(r["shared"]))
+                for r in self.store.reading_lists(visible_to=self.user)]
 
     def get(self, ref: str | int) -> ReadingList:
-        """The list named ``ref`` (or with that id); :class:`ListNotFound` otherwise."""
-        list_id = self.store.reading_list_id(ref)
+        """The list named ``ref`` (or with that id); :class:`ListNotFound` otherwise (or when not visible)."""
+        list_id = self.store.reading_list_id(ref, visible_to=self.user)
         if list_id is None:
             raise ListNotFound(f"no reading list {str(ref)!r}: see `equisearch lists ls` for the names")
         return next(rl for rl in self.lists() if rl.id == list_id)
+
+    def can_change(self, rl: ReadingList) -> bool:
+        """True when this user may change ``rl`` (the single user may change every list)."""
+        return self.user is None or rl.owner == self.user
+
+    def _own(self, ref: str | int) -> ReadingList:
+        """The list ``ref`` if this user may change it; :class:`ListError` for someone else's shared list."""
+        rl = self.get(ref)
+        if not self.can_change(rl):
+            raise ListError(f"{rl.name!r} is {rl.owner}'s shared list: you can read and export it, not change it")
+        return rl
 
     @staticmethod
     def _clean_name(name: str) -> str:
@@ -160,14 +191,15 @@ class ReadingLists:
         return name
 
     def create(self, name: str) -> ReadingList:
+        """A new empty list owned by this user (names are unique per owner)."""
         name = self._clean_name(name)
-        list_id = self.store.create_reading_list(name)
+        list_id = self.store.create_reading_list(name, owner=self.user or "")
         if list_id is None:
             raise ListError(f"a reading list called {name!r} already exists: choose another name")
         return self.get(list_id)
 
     def rename(self, ref: str | int, new_name: str) -> ReadingList:
-        rl = self.get(ref)
+        rl = self._own(ref)
         new_name = self._clean_name(new_name)
         if not self.store.rename_reading_list(rl.id, new_name):
             raise ListError(f"a reading list called {new_name!r} already exists: choose another name")
@@ -175,9 +207,16 @@ class ReadingLists:
 
     def delete(self, ref: str | int) -> ReadingList:
         """Delete a list and its items (the sources stay in the store)."""
-        rl = self.get(ref)
+        rl = self._own(ref)
         self.store.delete_reading_list(rl.id)
         return rl
+
+    def share(self, ref: str | int, shared: bool = True) -> ReadingList:
+        """Let every signed-in user read the list (``shared``), or only its owner again."""
+        rl = self._own(ref)
+        if rl.shared != bool(shared):
+            self.store.share_reading_list(rl.id, bool(shared))
+        return self.get(rl.id)
 
     # -- items -----------------------------------------------------------
     def items(self, ref: str | int) -> list[ListItem]:
@@ -247,8 +286,15 @@ class ReadingLists:
 
     def _item(self, item_id: int) -> dict:
         row = self.store.reading_list_item(item_id)
-        if row is None:
+        if row is None or (self.user is not None
+                           and self.store.reading_list_id(row["list_id"], visible_to=self.user) is None):
             raise ListNotFound(f"no reading-list item {item_id}: it may have been removed")
+        return row
+
+    def _own_item(self, item_id: int) -> dict:
+        """The item's row if this user may change its list."""
+        row = self._item(item_id)
+        self._own(row["list_id"])
         return row
 
     def _insert(self, rl: ReadingList, values: dict) -> tuple[ListItem, bool]:
@@ -262,7 +308,7 @@ class ReadingLists:
 
     def add_passage(self, ref: str | int, chunk_id: int, note: str = "") -> tuple[ListItem, bool]:
         """Add passage ``chunk_id`` (a ``chunk_id`` from search/ask) to the list."""
-        rl = self.get(ref)
+        rl = self._own(ref)
         chunk = self.store.chunks_by_ids([int(chunk_id)]).get(int(chunk_id))
         if chunk is None:
             raise ListNotFound(
@@ -280,7 +326,7 @@ class ReadingLists:
 
     def add_source(self, ref: str | int, source: str | int, note: str = "") -> tuple[ListItem, bool]:
         """Add a whole source, by document id, URI/URL or alias."""
-        rl = self.get(ref)
+        rl = self._own(ref)
         doc = self.store.find_source(source)
         if doc is None:
             raise ListNotFound(f"no source {str(source)!r} in the store: see `equisearch sources` for ids")
@@ -293,17 +339,17 @@ class ReadingLists:
         return self._insert(rl, values)
 
     def set_note(self, item_id: int, note: str) -> ListItem:
-        self._item(item_id)
+        self._own_item(item_id)
         self.store.set_reading_list_note(item_id, _clean_note(note))
         return _row_to_item(self._item(item_id))
 
     def move(self, item_id: int, position: int) -> None:
         """Move an item to 1-based ``position`` (clamped to the list); others shift."""
-        self._item(item_id)
+        self._own_item(item_id)
         self.store.move_reading_list_item(item_id, position)
 
     def remove_item(self, item_id: int) -> None:
-        self._item(item_id)
+        self._own_item(item_id)
         self.store.remove_reading_list_item(item_id)
 
     # -- export ----------------------------------------------------------

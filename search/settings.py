@@ -132,6 +132,21 @@ class Settings:
         0,
         "1: the browser UI may fetch URLs on loopback, private and link-local addresses (only on a trusted network); the CLI always may.",
     )
+    auth: str = _setting(
+        "none",
+        "Who the browser UI lets in: none (no sign-in: everyone may do everything, the single-user default), oidc (Streamlit's sign-in, st.login, with the provider in .streamlit/secrets.toml [auth]; needs Authlib: pip install -e '.[auth]') or proxy (the identity in the auth_header request header, set by an authenticating reverse proxy). Signed-in users are readers unless editors or editor_group names them.",
+    )
+    editors: str = _setting(
+        "",
+        "Comma-separated identities (emails, any case) who are editors when signed in: they may add and remove sources. Everyone else signed in is a reader: search, answers, their own reading lists and the shared ones.",
+    )
+    auth_header: str = _setting(
+        "X-Forwarded-Email",
+        "auth=proxy: the request header holding the signed-in user's identity. The proxy must set it on every request and drop any copy a client sends; a request without it is refused.",
+    )
+    auth_groups_header: str = _setting(
+        "", "auth=proxy: a request header with the user's groups, comma-separated (e.g. X-Forwarded-Groups); empty: groups are not read.")
+    editor_group: str = _setting("", "auth=proxy: members of this group (in auth_groups_header) are editors too.")
     query_encoder: str = _setting(
         "auto",
         "How queries are encoded: auto/onnx (onnxruntime with the model exported to the store's query-encoder/ folder: fast cold start, same vectors; falls back to torch if export fails) or torch (sentence-transformers).",

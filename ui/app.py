@@ -5,6 +5,13 @@ store is ``EQUISEARCH_HOME``. The engine (store, index, model) is loaded once
 per server process (``st.cache_resource`` in :mod:`ui.common`) and notices
 stores changed by a CLI ingest through the store's generation counter.
 
+Who may do what is decided first, on every run (:mod:`ui.auth`, from
+``EQUISEARCH_AUTH``): nobody signed in under ``oidc`` sees only a sign-in
+button, a request without the proxy's identity header under ``proxy`` a
+one-line refusal; a reader gets Ask, Sources (without Remove) and Reading
+lists, an editor Add sources too. With ``auth=none`` (the default) there is
+no sign-in and every page is there, as for a single user.
+
 Errors never reach the browser as a traceback: library errors become one-line
 messages, anything else a short apology (details in the server log).
 """
@@ -22,10 +29,34 @@ if _ROOT not in sys.path:
 import streamlit as st  # noqa: E402
 
 from search.errors import EquisearchError  # noqa: E402
-from ui.common import one_line  # noqa: E402
+from ui.common import current_access, md, one_line  # noqa: E402
 
 log = logging.getLogger("equisearch.ui")
 VIEWS = Path(__file__).resolve().parent / "views"
+
+
+def sign_in(access) -> None:
+    """What someone not signed in gets: the sign-in button (oidc), else the one-line refusal."""
+    if access.mode != "oidc":
+        st.error(one_line(access.refusal))
+        return
+    if st.button("Sign in", type="primary", key="sign_in"):
+        from streamlit.errors import StreamlitAuthError
+
+        try:
+            st.login()
+        except StreamlitAuthError as exc:  # no [auth] in secrets.toml, or Authlib missing
+            log.error("sign-in is not configured: %s", exc)
+            st.error("Sign-in is not set up on this server yet: ask the operator (the details are in the server log).")
+
+
+def who(access) -> None:
+    """The signed-in identity and role in the sidebar, and the way out."""
+    if access.mode == "none":
+        return
+    st.sidebar.caption(f"Signed in as {md(access.identity)} ({access.role})")
+    if access.mode == "oidc":
+        st.sidebar.button("Sign out", key="sign_out", on_click=st.logout)
 
 
 def main() -> None:
@@ -34,12 +65,23 @@ def main() -> None:
     # if something slipped past the handlers below.
     st.set_option("client.toolbarMode", "viewer")
     st.set_option("client.showErrorDetails", "none")
-    page = st.navigation([
+    try:
+        access = current_access()
+    except EquisearchError as exc:  # a malformed EQUISEARCH_* setting
+        st.error(one_line(exc))
+        return
+    if not access.signed_in:
+        sign_in(access)
+        return
+    pages = [
         st.Page(VIEWS / "ask.py", title="Ask", icon=":material/forum:", default=True),
         st.Page(VIEWS / "sources.py", title="Sources", icon=":material/library_books:"),
-        st.Page(VIEWS / "add_sources.py", title="Add sources", icon=":material/add_circle:"),
-        st.Page(VIEWS / "reading_lists.py", title="Reading lists", icon=":material/bookmarks:"),
-    ])
+    ]
+    if access.is_editor:
+        pages.append(st.Page(VIEWS / "add_sources.py", title="Add sources", icon=":material/add_circle:"))
+    pages.append(st.Page(VIEWS / "reading_lists.py", title="Reading lists", icon=":material/bookmarks:"))
+    page = st.navigation(pages)
+    who(access)
     try:
         page.run()
     except EquisearchError as exc:

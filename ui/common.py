@@ -1,4 +1,4 @@
-"""Shared pieces of the Streamlit pages: the cached engine, escaping, messages.
+"""Shared pieces of the Streamlit pages: who is signed in, the cached engine, escaping, messages.
 
 Safety rule for every page: document text (titles, passages, sites, notes)
 is either rendered by a widget that shows text as text (``st.text``,
@@ -21,6 +21,7 @@ import streamlit as st
 
 from search.errors import EquisearchError
 from search.settings import Settings
+from ui.auth import Access, decide, store_location
 
 log = logging.getLogger("equisearch.ui")
 
@@ -35,7 +36,36 @@ def settings() -> Settings:
 
 
 def home() -> str:
+    """The store as editors open it (Add sources, Remove): a directory or a database URL."""
     return str(settings().location)
+
+
+def request_headers() -> dict[str, list[str]]:
+    """The headers of the request that opened this session, every value of each."""
+    headers = st.context.headers
+    return {name: headers.get_all(name) for name in headers.keys()}
+
+
+def signed_in_user() -> dict:
+    """``st.user`` as a dict (what the OIDC provider said about who signed in)."""
+    return st.user.to_dict()
+
+
+def current_access() -> Access:
+    """This session's identity and role (:func:`ui.auth.decide`), read afresh on every run.
+
+    Never kept in session state: it follows from the sign-in cookie or the
+    proxy's header alone.
+    """
+    s = settings()
+    mode = (s.auth or "none").strip().lower()
+    return decide(s, user=signed_in_user() if mode == "oidc" else None,
+                  headers=request_headers() if mode == "proxy" else None)
+
+
+def engine_location() -> str:
+    """The store this session's pages open: a reader's login on PostgreSQL, else the store itself."""
+    return store_location(settings(), current_access())
 
 
 @st.cache_resource(show_spinner="Loading the language model (once per server)…")
@@ -46,9 +76,11 @@ def get_embedder(model: str):
 
 
 @st.cache_resource(show_spinner="Opening the store…")
-def get_engine(home: str):
-    """One engine (store, vector index, model) per store per server process.
+def get_engine(location: str):
+    """One engine (store, vector index, model) per store location per server process.
 
+    Keyed by the location: a store directory, or a database URL, so readers
+    (``reader_database_url``) and editors never share one connection pool.
     It stays valid when another process (a CLI ingest) writes to the store:
     the engine compares the store's generation counter on every search and
     reloads the vector index when it moved. Raises ``StoreError`` when there
@@ -56,7 +88,7 @@ def get_engine(home: str):
     """
     from search.api import Engine
 
-    s = Settings.from_env(home=home)
+    s = Settings.from_env(home=location)  # a directory or a database URL: s.location is it
     # No embedder passed: the engine encodes queries with the store's ONNX
     # export (no torch import: the first answer comes seconds sooner) and
     # falls back to sentence-transformers itself. Only "Add sources" loads
@@ -69,7 +101,7 @@ def get_engine(home: str):
 def engine_or_stop():
     """The engine, or a friendly message and the end of this page's run."""
     try:
-        return get_engine(home())
+        return get_engine(engine_location())
     except EquisearchError as exc:
         st.error(f"The store could not be opened: {one_line(exc)}")
         st.info("Build it first: `make run`, `equisearch ingest corpus`, or the **Add sources** page.")
@@ -146,15 +178,16 @@ def safe_callback(func):
 
 
 def reading_lists():
+    """The reading lists as this session's user sees them (everyone's when nobody signs in)."""
     from search.lists import ReadingLists
 
-    return ReadingLists(get_engine(home()).store)
+    return ReadingLists(get_engine(engine_location()).store, user=current_access().list_user)
 
 
 def active_list_id(create: bool = False) -> int | None:
-    """The list "Add to reading list" buttons add to (made on first use if ``create``)."""
+    """The list "Add to reading list" buttons add to: one of the user's own (made on first use if ``create``)."""
     rls = reading_lists()
-    lists = rls.lists()
+    lists = [rl for rl in rls.lists() if rls.can_change(rl)]
     ids = [rl.id for rl in lists]
     current = st.session_state.get(ACTIVE_LIST)
     if current in ids:
@@ -169,15 +202,29 @@ def active_list_id(create: bool = False) -> int | None:
     return rl.id
 
 
-def list_picker(label: str, where=st) -> int | None:
-    """A select box over the reading lists that keeps the active list in step."""
-    lists = reading_lists().lists()
+def list_label(rls, rl) -> str:
+    """A list's name for a select box: item count, and whose it is when it is someone else's."""
+    whose = "" if rls.can_change(rl) or not rl.owner else f" · {rl.owner}'s, read-only"
+    shared = " · shared" if rl.shared and rls.can_change(rl) and rls.user is not None else ""
+    return f"{rl.name} ({rl.n_items}){shared}{whose}"
+
+
+def list_picker(label: str, where=st, *, own_only: bool = True) -> int | None:
+    """A select box over the reading lists that keeps the active list in step.
+
+    ``own_only``: only lists the user may add to (the Ask and Sources pages);
+    the Reading lists page shows the shared ones too.
+    """
+    rls = reading_lists()
+    lists = [rl for rl in rls.lists() if rls.can_change(rl) or not own_only]
     if not lists:
         return None
     ids = [rl.id for rl in lists]
-    names = {rl.id: f"{rl.name} ({rl.n_items})" for rl in lists}
-    current = active_list_id()
-    choice = where.selectbox(label, ids, index=ids.index(current), format_func=names.get)
+    names = {rl.id: list_label(rls, rl) for rl in lists}
+    current = st.session_state.get(ACTIVE_LIST)
+    if current not in ids:
+        current = active_list_id() if own_only else None
+    choice = where.selectbox(label, ids, index=ids.index(current) if current in ids else 0, format_func=names.get)
     st.session_state[ACTIVE_LIST] = choice
     return choice
 

@@ -14,11 +14,11 @@ import sqlite3
 from ..errors import StoreError, StoreMismatch
 from ..types import StoreInfo
 from .base import VECTOR_DTYPES
-from .lists import LISTS_SCHEMA
+from .lists import LISTS_OWNERS_SCHEMA, LISTS_SCHEMA
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 DB_NAME = "equisearch.db"
 
 _SCHEMA_V1 = """
@@ -146,9 +146,9 @@ ALTER TABLE documents ADD COLUMN pipeline_version TEXT NOT NULL DEFAULT '';
 """
 
 #: Schema scripts by the version they bring a store to; a store at version
-#: N runs the scripts for N+1.. in one transaction when opened. Version 3
-#: is the reading lists' tables (search/store/lists.py).
-MIGRATIONS = {1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: LISTS_SCHEMA, 4: _PIPELINE_VERSION_SCHEMA}
+#: N runs the scripts for N+1.. in one transaction when opened. Versions 3
+#: and 5 are the reading lists' tables (search/store/lists.py).
+MIGRATIONS = {1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: LISTS_SCHEMA, 4: _PIPELINE_VERSION_SCHEMA, 5: LISTS_OWNERS_SCHEMA}
 
 
 def mismatch(path, info: StoreInfo, model: str | None, dim: int | None, chunking: str | None) -> str:

@@ -6,7 +6,7 @@ import streamlit as st
 from search.errors import EquisearchError
 from search.types import KINDS
 from ui.actions import UPLOAD_TYPES, add_sources, rows_table
-from ui.common import get_embedder, get_engine, home, one_line, settings
+from ui.common import current_access, get_embedder, get_engine, home, one_line, settings
 
 NOT_SET = "(from the source)"
 
@@ -20,6 +20,9 @@ def _embedder(s):
 
 
 def main() -> None:
+    if not current_access().is_editor:  # not in a reader's navigation; refused here too
+        st.error("Only editors may add sources.")
+        return
     s = settings()
     st.title("Add sources")
     st.caption("Web pages and files go through the same pipeline as `equisearch ingest`: extracted, cleaned, "

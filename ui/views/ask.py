@@ -6,11 +6,12 @@ import streamlit as st
 from search.types import Filters
 from ui.common import (
     active_list_id,
+    current_access,
+    engine_location,
     engine_or_stop,
     esc,
     flash,
     get_engine,
-    home,
     list_picker,
     md,
     reading_lists,
@@ -30,9 +31,9 @@ ANY = "any"
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def facets(home_dir: str, generation: int) -> dict:
+def facets(location: str, generation: int) -> dict:
     """Kinds, sites, tags and years present in the store (re-read when it changes)."""
-    docs = get_engine(home_dir).store.documents()
+    docs = get_engine(location).store.documents()
     return {
         "kinds": sorted({d.kind for d in docs}),
         "sites": sorted({d.site for d in docs if d.site}),
@@ -148,7 +149,7 @@ def main() -> None:
                "each sentence is copied from the passage its number points to.")
     show_flashes()
     generation = engine.store.generation()
-    f = facets(home(), generation)
+    f = facets(engine_location(), generation)
     filters, k = sidebar_filters(f, engine.settings.top_k)
     st.sidebar.header("Reading list")
     if list_picker("Add passages to", st.sidebar) is None:
@@ -170,7 +171,8 @@ def main() -> None:
         st.session_state["last_answer"] = (key, answer)
     if not answer.passages:
         if filters.is_empty():
-            st.info("The store has no passages yet: add sources on the **Add sources** page.")
+            st.info("The store has no passages yet: add sources on the **Add sources** page."
+                    if current_access().is_editor else "The store has no passages yet: ask an editor to add sources.")
         else:
             st.info("No passage matches these filters: widen them in the sidebar.")
         return

@@ -1,4 +1,9 @@
-"""Reading lists: create, rename, delete; reorder items, add notes; export for Zotero/Mendeley."""
+"""Reading lists: create, rename, delete, share; reorder items, add notes; export for Zotero/Mendeley.
+
+Signed in, a user sees their own lists and the ones others shared; someone
+else's shared list is shown read-only (export only), and the library refuses
+any change to it whatever the page sends (search/lists.py).
+"""
 from __future__ import annotations
 
 import re
@@ -59,6 +64,13 @@ def _cancel_delete() -> None:
 
 
 @safe_callback
+def _share(list_id: int) -> None:
+    shared = bool(st.session_state.get(f"share-{list_id}"))
+    rl = reading_lists().share(list_id, shared)
+    flash("success", f"“{md(rl.name)}” is {'shared: everyone signed in can read it' if shared else 'private again'}.")
+
+
+@safe_callback
 def _move(item_id: int, position: int) -> None:
     reading_lists().move(item_id, position)
 
@@ -79,7 +91,7 @@ def file_stem(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-").lower() or "reading-list"
 
 
-def render_item(item, n_items: int) -> None:
+def render_item(item, n_items: int, editable: bool = True) -> None:
     bits = " · ".join(esc(b) for b in (item.site, item.kind, item.date, item.location) if b)
     what = "Passage" if item.item_type == "passage" else "Whole source"
     with st.container(border=True):
@@ -93,6 +105,13 @@ def render_item(item, n_items: int) -> None:
         if item.status in STATUS_TEXT:
             st.warning(STATUS_TEXT[item.status])
         link = safe_link(item.link)
+        if not editable:
+            if link:
+                st.link_button("Open source", link)
+            if item.note:
+                st.caption("Note:")
+                st.text(item.note)
+            return
         cols = st.columns([1, 1, 1, 2, 3])
         cols[0].button("↑", key=f"up-{item.id}", disabled=item.position == 1, on_click=_move,
                        args=(item.id, item.position - 1), help="Move up")
@@ -108,6 +127,19 @@ def render_item(item, n_items: int) -> None:
         st.button("Save note", key=f"save-{item.id}", on_click=_save_note, args=(item.id,))
 
 
+def rename_or_delete(rl, n_items: int) -> None:
+    with st.expander("Rename or delete this list"):
+        st.text_input("New name", value=rl.name, key=f"rename_list-{rl.id}")
+        c1, c2, _ = st.columns([1, 1, 3])
+        c1.button("Rename", key="rename_btn", on_click=_rename, args=(rl.id,))
+        c2.button("Delete list…", key="delete_btn", on_click=_ask_delete, args=(rl.id,))
+        if st.session_state.get("confirm_delete_list") == rl.id:
+            st.warning(f"Delete “{md(rl.name)}” and its {n_items} items? The sources stay in the store.")
+            y, n, _ = st.columns([1, 1, 4])
+            y.button("Yes, delete", type="primary", key="delete_yes", on_click=_delete, args=(rl.id,))
+            n.button("Cancel", key="delete_no", on_click=_cancel_delete)
+
+
 def main() -> None:
     engine_or_stop()
     st.title("Reading lists")
@@ -116,25 +148,24 @@ def main() -> None:
     with st.expander("New list", expanded=not rls.lists()):
         st.text_input("Name", key="new_list_name", placeholder="PLAC CPD, session 2")
         st.button("Create list", key="create_list", on_click=_create)
-    list_id = list_picker("List")
+    list_id = list_picker("List", own_only=False)
     if list_id is None:
         st.info("No reading lists yet. Create one above, or press “Add passage to list” on the Ask page.")
         return
     rl = rls.get(list_id)
     items = rls.items(list_id)
+    editable = rls.can_change(rl)
     st.metric("Estimated reading time", f"{rl.reading_minutes} min",
               help=f"{rl.words} words at {WORDS_PER_MINUTE} words a minute (a careful pace for reports).")
     st.caption(f"{len(items)} item{'' if len(items) == 1 else 's'}")
-    with st.expander("Rename or delete this list"):
-        st.text_input("New name", value=rl.name, key=f"rename_list-{rl.id}")
-        c1, c2, _ = st.columns([1, 1, 3])
-        c1.button("Rename", key="rename_btn", on_click=_rename, args=(rl.id,))
-        c2.button("Delete list…", key="delete_btn", on_click=_ask_delete, args=(rl.id,))
-        if st.session_state.get("confirm_delete_list") == rl.id:
-            st.warning(f"Delete “{md(rl.name)}” and its {len(items)} items? The sources stay in the store.")
-            y, n, _ = st.columns([1, 1, 4])
-            y.button("Yes, delete", type="primary", key="delete_yes", on_click=_delete, args=(rl.id,))
-            n.button("Cancel", key="delete_no", on_click=_cancel_delete)
+    if not editable:
+        st.info(f"Shared by {md(rl.owner)}: you can read and export this list; only its owner can change it.")
+    elif rls.user is not None:  # signed in: lists are private until their owner shares them
+        st.session_state[f"share-{rl.id}"] = rl.shared
+        st.toggle("Shared: everyone signed in can read and export it", key=f"share-{rl.id}", on_change=_share,
+                  args=(rl.id,))
+    if editable:
+        rename_or_delete(rl, len(items))
     st.subheader("Export")
     st.caption("BibTeX and RIS import into Zotero, Mendeley and EndNote; CSV opens in a spreadsheet.")
     cols = st.columns(len(EXPORT_LABELS))
@@ -147,7 +178,7 @@ def main() -> None:
     if not items:
         st.info("This list is empty: add passages or sources from the Ask or Sources pages.")
     for item in items:
-        render_item(item, len(items))
+        render_item(item, len(items), editable)
 
 
 main()

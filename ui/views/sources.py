@@ -1,14 +1,16 @@
-"""Sources: the corpus as a table; search it, open one to read its passages, remove one."""
+"""Sources: the corpus as a table; search it, open one to read its passages, remove one (editors)."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import streamlit as st
 
+from search.errors import EquisearchError
 from search.types import Citation
 from ui.actions import remove_source
 from ui.common import (
     active_list_id,
+    current_access,
     engine_or_stop,
     esc,
     flash,
@@ -36,6 +38,8 @@ def _cancel_remove() -> None:
 @safe_callback
 def _remove(doc_id: int) -> None:
     st.session_state.pop("confirm_remove", None)
+    if not current_access().is_editor:  # the button is not shown to readers; never trust that alone
+        raise EquisearchError("only editors may remove sources")
     title = remove_source(home(), doc_id)
     st.session_state.pop("open_source", None)
     flash("success", f"Removed “{md(title)}” and its passages. Reading lists keep their citations of it.")
@@ -64,7 +68,8 @@ def main() -> None:
     shown = [d for d in docs if matches(d, needle)] if needle.strip() else docs
     st.caption(f"{len(shown)} of {len(docs)} sources · {sum(d.n_chunks for d in docs)} passages in total")
     if not shown:
-        st.info("No source matches." if docs else "The store is empty: add sources on the **Add sources** page.")
+        st.info("No source matches." if docs else "The store is empty: add sources on the **Add sources** page."
+                if current_access().is_editor else "The store is empty: ask an editor to add sources.")
         return
     # st.dataframe draws cells as text, so titles with markup stay text.
     st.dataframe(
@@ -89,13 +94,15 @@ def main() -> None:
             + " · ".join(esc(b) for b in (doc.site, doc.kind, doc.date, doc.author) if b) + "</div>")
     local = "" if safe_link(doc.uri) else doc.uri
     st.text(doc.url or Path(local).name)  # never a path on the server
+    editor = current_access().is_editor
     c1, c2, c3 = st.columns([2, 2, 3])
     if safe_link(doc.url or doc.uri):
         c1.link_button("Open the original", safe_link(doc.url or doc.uri))
     local_file(Citation(doc.title, doc.site, doc.kind, doc.date, doc.uri, "", "", file=local), key=f"src-file-{doc.id}")
     c2.button("Add whole source to list", key=f"src-add-{doc.id}", on_click=_add_source, args=(doc.id,))
-    c3.button("Remove this source…", key=f"src-rm-{doc.id}", on_click=_confirm_remove, args=(doc.id,))
-    if st.session_state.get("confirm_remove") == doc.id:
+    if editor:
+        c3.button("Remove this source…", key=f"src-rm-{doc.id}", on_click=_confirm_remove, args=(doc.id,))
+    if editor and st.session_state.get("confirm_remove") == doc.id:
         st.warning(f"Remove “{md(doc.title)}” and its {doc.n_chunks} passages from the store? "
                    "Reading lists keep their citation of it. This cannot be undone (re-ingest to get it back).")
         y, n, _ = st.columns([1, 1, 4])
