@@ -56,7 +56,7 @@ def main(ctx: click.Context, store: str | None, model: str | None, verbose: int)
 
 for _command in (
     sources.ingest, sources.refresh, query.search, query.ask, sources.sources, sources.remove,
-    store_commands.stats, store_commands.rebuild, store_commands.doctor, evaluate.eval_, evaluate.eval_beir, serve.ui, lists.lists,
+    store_commands.stats, store_commands.rebuild, store_commands.doctor, store_commands.migrate, evaluate.eval_, evaluate.eval_beir, serve.ui, lists.lists,
 ):
     main.add_command(_command)
 

@@ -1,7 +1,9 @@
-"""Commands that look after the store itself: ``stats``, ``rebuild``, ``doctor``."""
+"""Commands that look after the store itself: ``stats``, ``rebuild``, ``doctor``, ``migrate``."""
 from __future__ import annotations
 
+import contextlib
 import json
+import shlex
 import sys
 
 import click
@@ -100,3 +102,49 @@ def doctor(c: Context, repair, as_json) -> None:
         click.echo(f"{report.store}: " + ("healthy" if report.healthy else f"{n} problem(s) found"))
     if not report.healthy:
         sys.exit(1)
+
+
+# -- migrate (moving between backends) ------------------------------------------
+@click.command()
+@click.argument("source")
+@click.argument("dest")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@pass_ctx
+@friendly_errors
+def migrate(c: Context, source, dest, quiet) -> None:
+    """Copy the store at SOURCE to DEST without re-embedding.
+
+    Each is a store directory or a postgresql:// URL, in any direction.
+    Copies documents, passages with their vectors, aliases, reading lists and
+    what built the store. DEST must be empty; a migrate that was interrupted
+    goes on where it stopped when run again.
+    """
+    from search.migrate import migrate_store
+
+    show = not quiet and sys.stderr.isatty()
+    with _bar(show) as progress:
+        report = migrate_store(source, dest, c.settings, progress=progress)
+    if report.nothing_to_do:
+        click.echo(f"nothing to do: {report.destination} already holds the {report.kept} documents of {report.source}")
+        return
+    kept = f" ({report.kept} were there already)" if report.kept else ""
+    click.echo(
+        f"copied {report.documents} documents{kept}, {report.passages} passages with their vectors, "
+        f"{report.aliases} aliases, {report.reading_lists} reading lists ({report.items} items) "
+        f"from {report.source} to {report.destination} in {report.seconds:.1f} s "
+        f"({report.model}, {report.dim} dimensions, {report.chunking})"
+    )
+    click.echo(f"check it with: equisearch --store {shlex.quote(report.destination)} doctor")
+
+
+@contextlib.contextmanager
+def _bar(show: bool):
+    """A bar over the source's documents on a terminal, else no callback."""
+    if not show:
+        yield None
+        return
+    with click.progressbar(length=1, label="Documents", file=sys.stderr, show_eta=True, show_pos=True) as bar:
+        def progress(done: int, total: int) -> None:
+            bar.length = total
+            bar.update(done - bar.pos)
+        yield progress

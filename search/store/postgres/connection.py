@@ -47,12 +47,13 @@ class QueryTimeout(StoreError):
 
 
 def translate(exc: BaseException, url: str, timeout_s: float | None = None) -> StoreError:
-    """One line for a psycopg error: what happened and what to check."""
+    """One line for a psycopg error: what happened and what to check (never the password)."""
     import psycopg
     from psycopg import errors as pge
 
     where = redact(url)
-    text = " ".join(str(exc).split())
+    cause = _first_line(str(exc), _password(url))
+    low = " ".join(str(exc).split()).lower()
     if isinstance(exc, pge.QueryCanceled):
         limit = f" after {timeout_s:g} s" if timeout_s else ""
         return QueryTimeout(
@@ -61,33 +62,65 @@ def translate(exc: BaseException, url: str, timeout_s: float | None = None) -> S
         )
     if isinstance(exc, pge.InsufficientPrivilege):
         return StoreError(
-            f"the database role has no right to do that ({text}): sign in as an editor,"
+            f"the database role has no right to do that ({cause}): sign in as an editor,"
             " or ask the operator to grant equisearch_editor"
         )
-    if isinstance(exc, pge.UndefinedFile) or "extension \"vector\"" in text:
+    if isinstance(exc, pge.UndefinedFile) or 'extension "vector"' in low:
         return StoreError(f"pgvector is not installed in {where}: install the vector extension (CREATE EXTENSION vector) and try again")
     if isinstance(exc, psycopg.OperationalError):
-        low = text.lower()
         if "password authentication failed" in low or "no password supplied" in low:
             hint = "check the user name and password in the database URL"
         elif "does not exist" in low and "database" in low:
             hint = "check the database name in the URL (create it first)"
         elif "role" in low and "does not exist" in low:
             hint = "check the user name in the URL"
-        elif "connection refused" in low or "could not connect" in low or "timeout" in low or "name or service" in low \
-                or "translate host name" in low or "server closed" in low or "terminating connection" in low:
+        elif "resolve host" in low or "translate host name" in low or "name or service" in low:
+            hint = "check the host name in the URL"
+        elif "server closed" in low or "terminating connection" in low or "connection is lost" in low \
+                or "consuming input failed" in low or "connection is closed" in low:
+            return DatabaseUnavailable(
+                f"lost the connection to the database {where} ({cause}): try again (it reconnects by itself);"
+                " if it goes on, check that PostgreSQL is running")
+        elif "connection refused" in low or "could not connect" in low or "timeout" in low:
             hint = "check the host and port in the URL and that PostgreSQL is running"
         else:
             hint = "check the database URL and that PostgreSQL is running"
-        return DatabaseUnavailable(f"cannot use the database {where}: {_first_line(text)}: {hint}")
-    return StoreError(f"database error on {where}: {_first_line(text)}")
+        return DatabaseUnavailable(f"cannot use the database {where}: {cause}: {hint}")
+    return StoreError(f"database error on {where}: {cause}")
 
 
-def _first_line(text: str) -> str:
-    text = text.strip()
-    for cut in ("\n", " DETAIL:", " HINT:"):
-        text = text.split(cut, 1)[0]
-    return text[:300]
+#: What libpq puts before the cause: said once by our own message (which names the URL).
+_PREFIXES = re.compile(
+    r'^(?:connection failed:\s*|connection to server (?:at "[^"]*"(?: \([^)]*\))?, port \d+|on socket "[^"]*")'
+    r" failed:\s*|(?:FATAL|ERROR):\s*|fe_sendauth:\s*)+", re.I)
+
+
+def _first_line(text: str, secret: str = "") -> str:
+    """The cause in a libpq/psycopg message, once: its first line without the "connection failed:
+    connection to server at ..., port ... failed: FATAL:" prefixes, DETAIL or HINT (libpq's own hint,
+    "Is the server running...?", is on the next line and goes too); a password never appears."""
+    lines = [ln.strip() for ln in str(text).splitlines() if ln.strip()]
+    first = lines[0] if lines else ""
+    for cut in (" DETAIL:", " HINT:"):
+        first = first.split(cut, 1)[0]
+    resolving = re.match(r"^failed to resolve host '([^']*)'", first)
+    first = _PREFIXES.sub("", first).strip()
+    if resolving:  # "failed to resolve host 'x': [Errno -2] Name or service not known"
+        first = f"no host named {resolving.group(1)!r}"
+    if len(first) > 1 and first[0].isupper() and first[1].islower():
+        first = first[0].lower() + first[1:]  # "Connection refused" reads on after a colon
+    if secret:
+        first = first.replace(secret, "***")
+    return first[:300] or "no reason given"
+
+
+def _password(url: str) -> str:
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return ""
+    found = re.search(r"(?:^|&)password=([^&]*)", parts.query)
+    return parts.password or (found.group(1) if found else "")
 
 
 class ConnectionMixin:
