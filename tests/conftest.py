@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.backends import backend, other_location, store_location  # noqa: F401  (both backends)
 from tests.pg_server import pg_database, pg_server  # noqa: F401  (PostgreSQL fixtures)
 
 ROOT = Path(__file__).resolve().parent.parent

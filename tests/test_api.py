@@ -1,4 +1,7 @@
-"""Engine behaviour with the hashing fake (plumbing): filters, limits, modes, vocabulary."""
+"""Engine behaviour with the hashing fake (plumbing): filters, limits, modes, vocabulary.
+
+Every test runs on both backends (tests/backends.py: ``store_location``).
+"""
 from __future__ import annotations
 
 import pytest
@@ -6,15 +9,14 @@ import pytest
 from ingest.pipeline import Ingestor
 from search.api import Engine
 from search.errors import QueryError
-from search.settings import Settings
-from search.store import Store
 from search.types import Filters
 
+from .backends import open_at, settings_at
 from .conftest import FakeEmbedder
 
 
 @pytest.fixture
-def engine(tmp_path):
+def engine(tmp_path, store_location):
     docs = tmp_path / "docs"
     docs.mkdir()
     # One long report about attendance, and short documents of other kinds.
@@ -29,10 +31,10 @@ def engine(tmp_path):
     (docs / "manifest.json").write_text(
         '{"documents": [' + ",".join(f'{{"file": "guide{i}.txt", "kind": "guidance", "site": "DfE", "date": "202{i}-01-01"}}'
                                      for i in range(6)) + "]}")
-    settings = Settings(home=str(tmp_path / "store"))
+    settings = settings_at(store_location)
     emb = FakeEmbedder()
-    Ingestor(Store.open(settings.home_path), settings, emb).ingest_paths([docs])
-    return Engine.open(settings.home_path, settings, embedder=emb)
+    Ingestor(open_at(store_location), settings, emb).ingest_paths([docs])
+    return Engine.open(store_location, settings, embedder=emb)
 
 
 def test_one_document_cannot_fill_the_page(engine):
@@ -55,14 +57,20 @@ def test_near_duplicates_collapse(engine):
     assert sum("copied word for word" in t for t in texts) == 1
 
 
-def test_vocabulary_expansion_is_reported(engine):
+def test_vocabulary_expansion_is_reported(engine, backend, request):
+    if backend == "postgres":
+        # A known backend bug (issue 16), strict: this fails once it is fixed, and then goes.
+        request.applymarker(pytest.mark.xfail(strict=True, reason=(
+            "PostgreSQL's english parser indexes 'looked-after' whole as well as its parts, one position more"
+            " than FTS5, so the phrase 'previously looked after children' never matches 'previously"
+            " looked-after children'")))
     result = engine.search("support for PLAC pupils", k=3)
     assert "previously looked-after children" in result.also_searched
     assert any("previously looked-after" in h.chunk.text for h in result.hits)
 
 
-def test_bm25_mode_needs_no_model(tmp_path, engine):
-    fresh = Engine.open(engine.store.path, engine.settings)  # no embedder given: would load the real model
+def test_bm25_mode_needs_no_model(store_location, engine):
+    fresh = Engine.open(store_location, engine.settings)  # no embedder given: would load the real model
     hits = fresh.search("mentoring", k=3, mode="bm25").hits
     assert hits and fresh._embedder is None
 
@@ -96,25 +104,24 @@ def test_users_add_their_own_terms(engine, tmp_path):
         other.search("TAC meeting", k=1)
 
 
-def test_large_store_keyword_query_leaves_out_common_words(tmp_path, monkeypatch):
+def test_large_store_keyword_query_leaves_out_common_words(store_location, monkeypatch):
     """Above the row budget the commonest words are dropped from the FTS5
     query (the rarest stays); below it the query is untouched."""
     import search.api
     from search.api import Engine
-    from search.settings import Settings
-    from search.store import NewChunk, NewDocument, Store
+    from search.store import NewChunk, NewDocument
     from search.text import content_hash
 
     from .conftest import FakeEmbedder
 
-    store = Store.open(tmp_path)
+    store = open_at(store_location)
     emb = FakeEmbedder()
     texts = [f"pupils in school number {i}" for i in range(12)] + ["pupils with a rare zebra timetable"]
     for i, t in enumerate(texts):
         store.write_document(NewDocument(uri=f"/{i}", title=t, text=t, content_hash=str(i), text_hash=content_hash(t)),
                              [NewChunk(t, 0, len(t), content_hash(t))], emb.encode([t]), model=emb.name,
                              dim=emb.dim, chunking="c")
-    engine = Engine(store, Settings(home=str(tmp_path)), emb)
+    engine = Engine(store, settings_at(store_location), emb)
     assert store.term_doc_counts(["pupil", "zebras", "schools", "nothing"]) == \
         {"pupil": 13, "zebras": 1, "schools": 12, "nothing": 0}  # Porter stems, as FTS5 indexes them
     def affordable(text):
@@ -132,25 +139,26 @@ def test_large_store_keyword_query_leaves_out_common_words(tmp_path, monkeypatch
 
 
 def test_keyword_top_and_vector_hits_are_scored_in_one_pass(engine):
-    """fts_rank_and_score gives fts_search's top n and, for any other ids,
+    """keyword_scores gives keyword_search's top n and, for any other ids,
     the BM25 they get when every match is ranked; ids matching no query word
-    are absent, and filters apply to both parts."""
-    from search.lexical import build_match
+    are absent, and filters apply to both parts. (On SQLite these are
+    fts_rank_and_score and fts_search of the same quoted terms.)"""
+    from search.lexical import keyword_terms
 
     store = engine.store
-    all_ids = [r[0] for r in store.conn.execute("SELECT id FROM chunks")]
+    all_ids = [c.id for c in store.iter_chunks()]
     for query in ("persistent absence attendance mentoring", "designated teacher", "family liaison year 2007"):
-        match = build_match(query)
-        everything = dict(store.fts_search(match, 10_000))
-        top, scores = store.fts_rank_and_score(match, 3, all_ids)
-        assert top == store.fts_search(match, 3)
+        terms = keyword_terms(query)
+        everything = dict(store.keyword_search(terms, 10_000))
+        top, scores = store.keyword_scores(terms, 3, all_ids)
+        assert top == store.keyword_search(terms, 3)
         assert scores == pytest.approx(everything)
-    _top, scores = store.fts_rank_and_score(build_match("designated teacher"), 3, all_ids)
+    _top, scores = store.keyword_scores(keyword_terms("designated teacher"), 3, all_ids)
     assert 0 < len(scores) < len(all_ids), "ids matching no word are absent"
     guides = Filters(kinds=("guidance",))
-    top, scores = store.fts_rank_and_score(build_match("attendance"), 2, all_ids, guides)
-    assert top == store.fts_search(build_match("attendance"), 2, guides)
-    assert scores == pytest.approx(dict(store.fts_search(build_match("attendance"), 100, guides)))
+    top, scores = store.keyword_scores(keyword_terms("attendance"), 2, all_ids, guides)
+    assert top == store.keyword_search(keyword_terms("attendance"), 2, guides)
+    assert scores == pytest.approx(dict(store.keyword_search(keyword_terms("attendance"), 100, guides)))
 
 
 def test_passage_scores_blend_in_their_documents_vector(engine):
@@ -189,12 +197,12 @@ def test_answer_sentences_are_encoded_once(engine):
     assert first.sentences or first.abstained
 
 
-def test_engine_open_checks_the_model_asked_for(engine):
+def test_engine_open_checks_the_model_asked_for(store_location, engine):
     """The one compatibility check, for every edge: a model named by the user must
     be the store's; without one the engine searches with the store's own."""
     from search.errors import StoreMismatch
 
-    home, settings = engine.store.path, engine.settings
+    home, settings = store_location, engine.settings
     with pytest.raises(StoreMismatch, match="model 'fake-hash-64' \\(asked for 'another-model'\\).*equisearch rebuild"):
         Engine.open(home, settings, model="another-model")
     Engine.open(home, settings, model="fake-hash-64").close()

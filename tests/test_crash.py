@@ -426,3 +426,85 @@ def test_sigkill_during_rebuild_leaves_old_or_new_store(tmp_path):
         store.close()
     assert outcomes == ["old", "old", "old", "new"], "kills inside the transaction leave the old store, whole"
     assert time.monotonic() - t0 < 300
+
+
+#: The same rebuild for a store at any location (a database URL here): the child
+#: waits inside the rebuild's one transaction at each document's encoding (the
+#: passages are embedded as the transaction consumes them), not at a SQLite method.
+REBUILD_ANY_DRIVER = r"""
+import sys
+sys.path.insert(0, sys.argv[1])
+from tests.conftest import FakeEmbedder
+from ingest.pipeline import rebuild_store
+from search.settings import Settings
+from search.store import open_store
+
+class Traced(FakeEmbedder):
+    def encode(self, texts, **kw):
+        print("encoding", flush=True)
+        sys.stdin.readline()  # wait for the parent's "go" (EOF: run on)
+        return super().encode(texts, **kw)
+
+print("start", flush=True)
+home = sys.argv[2]
+emb = Traced(dim=32)
+emb.name = "another-model"
+rebuild_store(open_store(home), Settings(home=home, chunk_words=40, chunk_overlap_words=5), emb)
+print("done", flush=True)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_sigkill_during_rebuild_of_a_database_leaves_old_or_new_store(pg_database, tmp_path, monkeypatch):
+    """PostgreSQL's counterpart of the test above: a client killed inside the rebuild's
+    transaction leaves the old passages, vectors and builder whole (the server rolls
+    back its open transaction), and a rebuild run to the end leaves the new ones."""
+    from ingest.pipeline import Ingestor
+    from search import doctor
+    from search.settings import Settings
+    from search.store import open_store
+
+    monkeypatch.setenv("EQUISEARCH_CACHE_DIR", str(tmp_path / "cache"))
+    rng = random.Random(5)
+    home = pg_database
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for i in range(40):
+        (folder / f"d{i}.txt").write_text(make_text(rng, f"zq9x{i}", 8))
+    Ingestor(open_store(home), Settings(home=home), FakeEmbedder()).ingest_paths([folder])
+    old = open_store(home)
+    old_chunks = sorted(c.text for d in old.documents() for c in old.chunks_of(d.id))
+    old.close()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    outcomes = []
+    for trial in range(4):
+        proc = subprocess.Popen([PY, "-c", REBUILD_ANY_DRIVER, str(ROOT), home], env=env, stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert proc.stdout.readline().startswith("start")
+        if trial < 3:
+            # After 0-39 documents written inside the transaction, killed while it waits.
+            for _ in range(rng.randint(0, 39)):
+                assert proc.stdout.readline().startswith("encoding")
+                proc.stdin.write("go\n")
+                proc.stdin.flush()
+            assert proc.stdout.readline().startswith("encoding")
+            proc.kill()
+        out, err = proc.communicate(input="", timeout=120)
+        assert "Traceback" not in err, err
+        store = open_store(home)
+        report = doctor.diagnose(store)
+        assert report.healthy, [c for c in report.checks if not c.ok]
+        info = store.info()
+        chunks = sorted(c.text for d in store.documents() for c in store.chunks_of(d.id))
+        if info.model == "fake-hash-64":
+            assert (info.dim, chunks) == (64, old_chunks), "the old store, whole"
+            assert store.vector_count() == info.chunks
+            outcomes.append("old")
+        else:
+            assert (info.model, info.dim, info.chunking) == ("another-model", 32, "words=40,overlap=5,v1")
+            assert len(chunks) > len(old_chunks), "the new store, whole"
+            assert store.vector_count() == info.chunks
+            outcomes.append("new")
+        store.close()
+    assert outcomes == ["old", "old", "old", "new"], "kills inside the transaction leave the old store, whole"

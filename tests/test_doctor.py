@@ -1,5 +1,10 @@
 """`equisearch doctor`: every kind of damage is found, derived damage is repaired
-without re-embedding, and the exit code says healthy or not."""
+without re-embedding, and the exit code says healthy or not.
+
+Tests taking ``seeded`` or ``store_location`` run on both backends
+(tests/backends.py); the damage tests break a SQLite store's file, FTS5
+index or FAISS file directly and stay SQLite-only.
+"""
 from __future__ import annotations
 
 import json
@@ -20,6 +25,7 @@ from search.settings import Settings
 from search.store import Store
 from search.vectors import INDEX_NAME, SIDECAR_NAME, VectorIndex
 
+from .backends import open_at, settings_at
 from .conftest import SEED_DOCS, SEEDS, FakeEmbedder
 
 
@@ -32,6 +38,16 @@ def home(tmp_path):
     assert report.counts["added"] == SEED_DOCS
     store.close()
     return home
+
+
+@pytest.fixture
+def seeded(store_location):
+    """:func:`home` on both backends: the seeds ingested with the fake embedder at ``store_location``."""
+    store = open_at(store_location)
+    report = Ingestor(store, settings_at(store_location), FakeEmbedder()).ingest_paths([SEEDS])
+    assert report.counts["added"] == SEED_DOCS
+    store.close()
+    return store_location
 
 
 def raw(home) -> sqlite3.Connection:
@@ -51,15 +67,21 @@ def status(report) -> dict[str, str]:
     return {c.name: c.status for c in report.checks}
 
 
-def test_fresh_ingest_is_healthy_with_json_keys(home):
+def test_fresh_ingest_is_healthy_with_json_keys(seeded, backend):
+    home = seeded
     r = run_doctor(home, "--json")
     assert r.exit_code == 0, r.output
     data = json.loads(r.output)
     assert set(data) == {"store", "healthy", "counts", "checks", "repaired"}
     assert data["healthy"] is True
-    assert {"documents", "chunks", "vectors", "fts_rows", "generation"} <= set(data["counts"])
     names = {c["name"] for c in data["checks"]}
-    assert names == {"sqlite", "builder", "vectors", "documents", "orphans", "offsets", "fts", "faiss", "temp_files"}
+    if backend == "postgres":  # no file, FTS5 or FAISS: the database, its postings and its HNSW index instead
+        assert {"documents", "chunks", "vectors", "postings", "generation"} <= set(data["counts"])
+        assert names == {"database", "builder", "vectors", "documents", "orphans", "offsets", "keyword index",
+                         "vector index"}
+    else:
+        assert {"documents", "chunks", "vectors", "fts_rows", "generation"} <= set(data["counts"])
+        assert names == {"sqlite", "builder", "vectors", "documents", "orphans", "offsets", "fts", "faiss", "temp_files"}
     for c in data["checks"]:
         assert set(c) == {"name", "status", "ok", "detail", "problem", "fix", "repairable"}
         assert c["status"] == "ok", c
@@ -67,14 +89,16 @@ def test_fresh_ingest_is_healthy_with_json_keys(home):
     assert text.exit_code == 0 and text.output.strip().endswith("healthy")
 
 
-def test_empty_store_is_healthy(tmp_path):
-    Store.open(tmp_path / "s").close()
-    assert run_doctor(tmp_path / "s").exit_code == 0
+def test_empty_store_is_healthy(store_location):
+    open_at(store_location).close()
+    assert run_doctor(store_location).exit_code == 0
 
 
-def test_missing_store_is_one_line_error(tmp_path):
-    r = run_doctor(tmp_path / "nowhere")
-    assert r.exit_code == 1 and "equisearch ingest" in r.output and len(r.output.strip().splitlines()) == 1
+def test_missing_store_is_one_line_error(store_location, backend):
+    r = run_doctor(store_location)  # nothing ingested there
+    # A database URL needs --store on the command line, so its hint names it.
+    hint = "equisearch --store URL ingest" if backend == "postgres" else "equisearch ingest"
+    assert r.exit_code == 1 and hint in r.output and len(r.output.strip().splitlines()) == 1
 
 
 def test_fts_drift_found_and_rebuilt(home):
@@ -245,36 +269,48 @@ def test_corrupt_database_pages_are_reported_and_repair_refuses(home):
         assert len(r.output.strip().splitlines()) == 1
 
 
-def test_repair_never_loads_a_model(home, monkeypatch):
+def test_repair_never_loads_a_model(seeded, backend, monkeypatch):
+    home = seeded
+
     def boom(*a, **k):
         raise AssertionError("doctor --repair must not load a model")
 
     monkeypatch.setattr(ingest.pipeline, "load_embedder", boom)
     monkeypatch.setattr(search.api, "load_embedder", boom)
     monkeypatch.setattr("search.embedding.load_embedder", boom)
-    (home / INDEX_NAME).unlink()
+    if backend == "sqlite":  # a FAISS file to rebuild (PostgreSQL's vector index is the database's)
+        (home / INDEX_NAME).unlink()
     assert run_doctor(home, "--repair").exit_code == 0
 
 
-def test_repair_while_an_ingest_writes_stops_clearly(home):
-    holder = Store.open(home)
+def test_repair_while_an_ingest_writes_stops_clearly(seeded, backend):
+    home = seeded
+    holder = open_at(home)
     holder.acquire_write_lock()
     try:
-        with pytest.raises(StoreLocked):
-            doctor.repair(Store.open(home))
-        r = run_doctor(home, "--repair")
-        assert r.exit_code == 1 and "another equisearch process is writing" in r.output
+        if backend == "postgres":  # no write lock: repair runs beside a writer, one transaction of its own
+            assert doctor.repair(open_at(home)).healthy
+            assert run_doctor(home, "--repair").exit_code == 0
+        else:
+            with pytest.raises(StoreLocked):
+                doctor.repair(Store.open(home))
+            r = run_doctor(home, "--repair")
+            assert r.exit_code == 1 and "another equisearch process is writing" in r.output
         # Checking alone is fine while a writer works.
         assert run_doctor(home).exit_code == 0
     finally:
         holder.release_write_lock()
 
 
-def test_repair_refuses_a_damaged_database_with_store_error(home, monkeypatch):
-    monkeypatch.setattr(doctor, "_check_sqlite",
-                        lambda conn: doctor.Check("sqlite", doctor.PROBLEM, "x", "page 7 damaged", "restore"))
+def test_repair_refuses_a_damaged_database_with_store_error(seeded, backend, monkeypatch):
+    if backend == "postgres":  # the database check is PostgreSQL's own (tables read, indexes valid)
+        monkeypatch.setattr(doctor, "_check_database",
+                            lambda conn: doctor.Check("database", doctor.PROBLEM, "x", "page 7 damaged", "restore"))
+    else:
+        monkeypatch.setattr(doctor, "_check_sqlite",
+                            lambda conn: doctor.Check("sqlite", doctor.PROBLEM, "x", "page 7 damaged", "restore"))
     with pytest.raises(StoreError, match="restore a backup"):
-        doctor.repair(Store.open(home))
+        doctor.repair(open_at(seeded))
 
 
 def test_ivf_index_ids_are_read_from_its_inverted_lists(home):

@@ -2,7 +2,8 @@
 by real BibTeX/RIS readers, and the `equisearch lists` CLI through CliRunner.
 
 Plumbing only (lists never depend on ranking), so the hashing fake embedder
-builds the stores.
+builds the stores. Every test but the SQLite schema migration runs on both
+backends (``store_location``, tests/backends.py).
 """
 from __future__ import annotations
 
@@ -23,9 +24,9 @@ from ingest.pipeline import Ingestor
 from search import store as store_mod
 from search.errors import ListError, ListNotFound
 from search.lists import WORDS_PER_MINUTE, ReadingLists, reading_minutes
-from search.settings import Settings
 from search.store import Store
 
+from .backends import open_at, settings_at
 from .conftest import FakeEmbedder
 
 NASTY = 'Odd {brace and 100% of R&D_costs #1 ~ ^ \\ "quoted" <script>alert(1)</script>'
@@ -61,12 +62,13 @@ def docs(tmp_path):
 
 
 @pytest.fixture
-def store(tmp_path, docs):
+def store(store_location, docs):
     emb = FakeEmbedder()
-    s = Store.open(tmp_path / "store")
-    report = Ingestor(s, Settings(home=str(tmp_path / "store")), emb).ingest_paths([docs])
+    s = open_at(store_location)
+    report = Ingestor(s, settings_at(store_location), emb).ingest_paths([docs])
     assert not report.failed
     s._emb = emb  # re-ingest helpers below reuse it
+    s._location = store_location
     return s
 
 
@@ -159,7 +161,7 @@ def test_reading_time(store):
 
 
 def _reingest(store, docs):
-    return Ingestor(store, Settings(home=str(store.path)), store._emb).ingest_paths([docs])
+    return Ingestor(store, settings_at(store._location), store._emb).ingest_paths([docs])
 
 
 def test_items_survive_reingest_and_removal(store, docs):
@@ -271,7 +273,7 @@ def cli_store(store, monkeypatch):
     monkeypatch.setattr(ingest.pipeline, "load_embedder", lambda name, **kw: emb)
     monkeypatch.setattr(search.api, "load_embedder", lambda name, **kw: emb)
     store.close()
-    return store.path
+    return store._location
 
 
 def run(store_dir, *args, input=None):
@@ -279,7 +281,7 @@ def run(store_dir, *args, input=None):
 
 
 def test_cli_lists_end_to_end(cli_store, tmp_path):
-    s = Store.open(cli_store)
+    s = open_at(cli_store)
     chunk_id = _first_chunk(s, "plac.txt").id
     report_id = _doc(s, "report.md").id
     s.close()
@@ -319,6 +321,6 @@ def test_cli_lists_end_to_end(cli_store, tmp_path):
     assert r.exit_code == 1 and "no reading list" in r.output
 
 
-def test_cli_lists_without_store_is_one_line(tmp_path):
-    r = run(tmp_path / "none", "ls")
+def test_cli_lists_without_store_is_one_line(store_location):
+    r = run(store_location, "ls")  # nothing ingested there
     assert r.exit_code == 1 and r.output.startswith("Error: no equisearch store")

@@ -603,6 +603,25 @@ def test_doctor_on_a_healthy_store(seeded):
     assert json.loads(json.dumps(data))["healthy"] is True
 
 
+def test_doctor_command_on_a_database_url(seeded):
+    from click.testing import CliRunner
+
+    from cli.app import main
+
+    r = CliRunner().invoke(main, ["--store", seeded.url, "doctor", "--json"])
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.output)
+    assert data["healthy"] is True and data["store"] == seeded.display
+    assert [c["name"] for c in data["checks"]] == ["database", "builder", "vectors", "documents", "orphans",
+                                                  "offsets", "keyword index", "vector index"]
+    with raw(seeded.url) as conn:
+        conn.execute("DELETE FROM postings WHERE ctid IN (SELECT ctid FROM postings LIMIT 3)")
+    r = CliRunner().invoke(main, ["--store", seeded.url, "doctor"])
+    assert r.exit_code == 1 and "PROBLEM  keyword index" in r.output and "Traceback" not in r.output
+    r = CliRunner().invoke(main, ["--store", seeded.url, "doctor", "--repair"])
+    assert r.exit_code == 0 and "repaired: re-indexed the keywords" in r.output, r.output
+
+
 def test_doctor_finds_a_lost_posting_and_repair_restores_it(seeded):
     with raw(seeded.url) as conn:
         conn.execute("DELETE FROM postings WHERE ctid IN (SELECT ctid FROM postings LIMIT 1)")

@@ -1,4 +1,9 @@
-"""Ingest pipeline plumbing (fake embedder): idempotence, replacement, failures."""
+"""Ingest pipeline plumbing (fake embedder): idempotence, replacement, failures.
+
+Every test but one runs on both backends (``settings`` below names
+``store_location``, tests/backends.py); the one left is about a SQLite store
+migrated from schema 3.
+"""
 from __future__ import annotations
 
 import os
@@ -9,14 +14,25 @@ import ingest.pipeline as pipeline
 from ingest.pipeline import Ingestor, rebuild_store
 from search.errors import StoreMismatch
 from search.settings import Settings
-from search.store import Store
 from search.text import content_hash
 
+from .backends import open_at, settings_at
 from .conftest import CORPUS, SEED_DOCS, FakeEmbedder
 
 
+@pytest.fixture
+def settings(store_location):
+    """Settings naming this test's store: a directory, or a database URL (both backends)."""
+    return settings_at(store_location)
+
+
+@pytest.fixture
+def sqlite_settings(tmp_path):
+    return Settings(home=str(tmp_path / "store"))
+
+
 def _ingestor(settings, embedder=None):
-    store = Store.open(settings.home_path)
+    store = open_at(settings.location, settings=settings)
     return Ingestor(store, settings, embedder or FakeEmbedder())
 
 
@@ -49,7 +65,7 @@ def test_changed_file_replaced_reusing_unchanged_passages(settings, corpus_copy)
     report = _ingestor(settings, emb).ingest_paths([target])
     assert report.counts["updated"] == 1
     assert emb.encoded - encoded_before < report.results[0].chunks, "unchanged passages reuse stored vectors"
-    store = Store.open(settings.home_path)
+    store = open_at(settings.location)
     assert store.info().documents == SEED_DOCS
     assert any("brand new closing paragraph" in c.text for d in store.documents() for c in store.chunks_of(d.id))
     assert store.info().chunks >= n_before
@@ -64,7 +80,7 @@ def test_same_text_twice_is_stored_once(settings, tmp_path):
     b.write_text(body)
     report = _ingestor(settings).ingest_paths([a, b])
     assert [r.status for r in report.results] == ["added", "duplicate"]
-    store = Store.open(settings.home_path)
+    store = open_at(settings.location)
     assert store.info().documents == 1
     assert store.find_document(str(b.resolve())).id == report.results[0].doc_id
 
@@ -82,7 +98,7 @@ def test_alias_with_other_bytes_stays_unchanged_until_its_text_changes(settings,
     for _ in range(2):
         again = _ingestor(settings).ingest_paths([a, b])
         assert [r.status for r in again.results] == ["unchanged", "unchanged"]
-    store = Store.open(settings.home_path)
+    store = open_at(settings.location)
     assert store.find_document(str(b.resolve())).uri == str(a.resolve())
     b.write_text("Designated teachers work with virtual school heads on personal education plans.")
     report = _ingestor(settings).ingest_paths([b])
@@ -107,7 +123,7 @@ def test_bad_files_fail_alone(settings, tmp_path):
                       "notes.docx": "skipped", "missing.txt": "failed"}
     for r in report.failed:
         assert "\n" not in r.reason and r.reason
-    assert Store.open(settings.home_path).info().documents == 1
+    assert open_at(settings.location).info().documents == 1
 
 
 def test_unsupported_file_named_explicitly_fails(settings, tmp_path):
@@ -152,7 +168,7 @@ def test_furniture_repeated_across_a_sites_pages_is_dropped(settings, tmp_path):
             body.append(shared)
         (site / f"page{i}.txt").write_text("\n\n".join(body))
     _ingestor(settings).ingest_paths([site])
-    store = Store.open(settings.home_path)
+    store = open_at(settings.location)
     texts = " ".join(c.text for d in store.documents() for c in store.chunks_of(d.id))
     assert "Contact the council" not in texts
     assert texts.count("SEND local offer") == 2, "content shared by a few pages stays"
@@ -168,14 +184,14 @@ def test_transcript_citations_link_to_the_moment(settings, tmp_path):
     emb = FakeEmbedder()
     ing = _ingestor(settings, emb)
     ing.ingest_paths([vtt], overrides={"url": "https://www.youtube.com/watch?v=gebOYHdS8ZI"})
-    hit = Engine.open(settings.home_path, settings, embedder=emb).search("low-level disruption", k=1).hits[0]
+    hit = Engine.open(settings.location, settings, embedder=emb).search("low-level disruption", k=1).hits[0]
     assert hit.document.kind == "transcript"
     assert hit.citation.location == "01:05"
     assert hit.citation.link == "https://www.youtube.com/watch?v=gebOYHdS8ZI&t=65"
     assert hit.chunk.speaker == "Peps McCrea"
 
 
-def test_windows_read_ahead_on_a_thread_give_the_same_result(settings, corpus_copy, monkeypatch, tmp_path):
+def test_windows_read_ahead_on_a_thread_give_the_same_result(settings, corpus_copy, monkeypatch, other_location):
     """With many small windows (the next one read while this one is embedded),
     every file is ingested once, in order, and failures still stand alone."""
     import ingest.windows
@@ -184,8 +200,8 @@ def test_windows_read_ahead_on_a_thread_give_the_same_result(settings, corpus_co
     monkeypatch.setattr(ingest.windows, "WINDOW", 2)
     emb = FakeEmbedder()
     report = _ingestor(settings, emb).ingest_paths([corpus_copy])
-    whole = Ingestor(Store.open(tmp_path / "one-window"), Settings(home=str(tmp_path / "one-window")),
-                     FakeEmbedder())
+    one_window = other_location("one-window")
+    whole = Ingestor(open_at(one_window), settings_at(one_window), FakeEmbedder())
     monkeypatch.setattr(ingest.windows, "WINDOW", 200)
     reference = whole.ingest_paths([corpus_copy])
     assert [(r.source, r.status, r.chunks) for r in report.results] == \
@@ -216,7 +232,7 @@ def test_newer_pipeline_re_extracts_unchanged_bytes(settings, tmp_path, monkeypa
     monkeypatch.setattr(pipeline, "extract_file", _old_extractor(pipeline.extract_file))
     first = _ingestor(settings, emb).ingest_paths([pdf])
     assert first.counts["added"] == 1
-    store = Store.open(settings.home_path)
+    store = open_at(settings.location)
     doc = store.documents()[0]
     assert doc.pipeline_version == "3" and "• " in store.document_text(doc.id)
 
@@ -246,7 +262,7 @@ def test_newer_pipeline_with_the_same_text_keeps_the_document_unchanged(settings
     emb = FakeEmbedder()
     monkeypatch.setattr(pipeline, "PIPELINE_VERSION", "3")
     _ingestor(settings, emb).ingest_paths([src])
-    store = Store.open(settings.home_path)
+    store = open_at(settings.location)
     ids = [c.id for c in store.chunks_of(store.documents()[0].id)]
     generation = store.generation()
     monkeypatch.undo()
@@ -262,9 +278,10 @@ def test_newer_pipeline_with_the_same_text_keeps_the_document_unchanged(settings
     assert _ingestor(settings, emb).ingest_paths([src]).counts["unchanged"] == 1
 
 
-def test_documents_from_before_versions_were_recorded_are_read_again(settings, tmp_path):
+def test_documents_from_before_versions_were_recorded_are_read_again(sqlite_settings, tmp_path):
     """A store migrated from schema 3 has pipeline_version '' and the old hash:
     the next ingest re-reads the file once and records the version."""
+    settings = sqlite_settings  # SQLite only: PostgreSQL stores never had schema 3
     src = tmp_path / "note.txt"
     src.write_text("Designated teachers champion looked-after pupils' progress in school.\n")
     ing = _ingestor(settings)
@@ -309,7 +326,7 @@ def test_web_refresh_re_extracts_pages_read_by_an_older_pipeline(settings, monke
         report = web().refresh()
         assert [r.status for r in report.results] == ["updated"], report.results
         assert emb.encoded > encoded
-        store = Store.open(settings.home_path)
+        store = open_at(settings.location)
         doc = store.documents()[0]
         assert doc.pipeline_version == pipeline.PIPELINE_VERSION
         assert not store.document_text(doc.id).startswith("• "), "the old pipeline's text is gone"

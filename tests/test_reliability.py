@@ -1,6 +1,12 @@
 """Concurrent use: readers during an ingest see the old or the new state and
 never error; a second writer stops with a clear message; the store is never
-written by two processes."""
+written by two processes.
+
+Tests taking ``seeded`` run on both backends (tests/backends.py). The write
+lock's tests, the FAISS file's and the real-model search over a copied
+SQLite store stay SQLite-only: PostgreSQL has no write lock, and its
+writers and ingests at once are tests/test_pg_store.py's.
+"""
 from __future__ import annotations
 
 import json
@@ -22,11 +28,16 @@ from search.settings import Settings
 from search.store import Store
 from search.vectors import INDEX_NAME
 
+from .backends import env_with, open_at, settings_at
 from .conftest import ROOT, SEED_DOCS, SEEDS, FakeEmbedder
 from .test_crash import DRIVER, make_text
 
 PY = sys.executable
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+#: test_crash's driver with its store opened through open_store: a directory or a database URL.
+STORE_DRIVER = DRIVER.replace("from search.store import Store\n", "from search.store import Store, open_store\n", 1) \
+    .replace("Ingestor(Store.open(home),", "Ingestor(open_store(home),", 1)
+assert STORE_DRIVER.count("open_store") == 2, "test_crash.DRIVER changed: update STORE_DRIVER"
 
 
 def make_folder(path, n, seed, paragraphs=6):
@@ -38,8 +49,8 @@ def make_folder(path, n, seed, paragraphs=6):
 
 
 def start_driver(home, *paths, real=False):
-    env = {**ENV, **({"DRIVER_REAL_MODEL": "1"} if real else {})}
-    return subprocess.Popen([PY, "-c", DRIVER, str(ROOT), str(home), *map(str, paths)], env=env,
+    env = env_with(**({"DRIVER_REAL_MODEL": "1"} if real else {}))  # made now: with the test's EQUISEARCH_CACHE_DIR
+    return subprocess.Popen([PY, "-c", STORE_DRIVER, str(ROOT), str(home), *map(str, paths)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -50,14 +61,22 @@ def home(tmp_path):
     return home
 
 
-def test_search_reads_one_snapshot_while_a_document_is_removed(home):
+@pytest.fixture
+def seeded(store_location):
+    """:func:`home` on both backends: the seeds ingested at ``store_location``."""
+    Ingestor(open_at(store_location), settings_at(store_location), FakeEmbedder()).ingest_paths([SEEDS])
+    return store_location
+
+
+def test_search_reads_one_snapshot_while_a_document_is_removed(seeded):
     """A remove committed between two reads of one search used to raise KeyError."""
-    engine = Engine(Store.open(home), Settings(home=str(home)), FakeEmbedder())
+    home = seeded
+    engine = Engine(open_at(home), settings_at(home), FakeEmbedder())
     real = engine.store.documents_by_ids
 
     def remove_then_read(ids):
         ids = list(ids)
-        other = Store.open(home)  # another process's writer, in effect
+        other = open_at(home)  # another process's writer, in effect
         for doc_id in set(ids):
             other.remove_document(doc_id)
         other.close()
@@ -69,14 +88,15 @@ def test_search_reads_one_snapshot_while_a_document_is_removed(home):
     for hit in hits:  # complete hits from the old state
         assert hit.document.title and hit.chunk.text
     engine.store.documents_by_ids = real
-    assert Store.open(home).info().documents < SEED_DOCS
+    assert open_at(home).info().documents < SEED_DOCS
     assert all(h.document.id in {d.id for d in engine.store.documents()}
                for h in engine.search("social mobility in schools", k=5).hits), "then the new state"
 
 
-def test_readers_during_an_ingest_see_old_or_new_and_never_error(home, tmp_path):
+def test_readers_during_an_ingest_see_old_or_new_and_never_error(seeded, tmp_path):
+    home = seeded
     folder = make_folder(tmp_path / "batch", 60, seed=1)
-    engine = Engine(Store.open(home), Settings(home=str(home)), FakeEmbedder())  # opened before the ingest
+    engine = Engine(open_at(home), settings_at(home), FakeEmbedder())  # opened before the ingest
     before = engine.store.info().documents
     proc = start_driver(home, folder)
     seen, searches, cli_reads = [], 0, 0
@@ -89,7 +109,7 @@ def test_readers_during_an_ingest_see_old_or_new_and_never_error(home, tmp_path)
         searches += 1
         if searches % 10 == 0:  # the CLI's read commands too
             for cmd in ("stats", "sources"):
-                r = subprocess.run([PY, "-m", "cli", "--store", str(home), cmd, "--json"], env=ENV,
+                r = subprocess.run([PY, "-m", "cli", "--store", str(home), cmd, "--json"], env=env_with(),
                                    capture_output=True, text=True, timeout=60)
                 assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
                 json.loads(r.stdout)
@@ -154,9 +174,10 @@ def test_reader_that_cannot_save_the_index_still_searches(home, monkeypatch):
     assert not (home / INDEX_NAME).exists()
 
 
-def test_cli_reads_while_a_write_transaction_is_open(home):
-    """WAL: a reader is never blocked by an open write transaction."""
-    writer = Store.open(home)
+def test_cli_reads_while_a_write_transaction_is_open(seeded):
+    """WAL (PostgreSQL: MVCC): a reader is never blocked by an open write transaction."""
+    home = seeded
+    writer = open_at(home)
     with writer.transaction() as conn:
         conn.execute("UPDATE documents SET title = 'renamed' WHERE id = (SELECT min(id) FROM documents)")
         t0 = time.monotonic()

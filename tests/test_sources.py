@@ -1,5 +1,8 @@
 """The add-sources use-case both edges call: files then web pages, URL files,
-sitemaps, feeds and crawls, one bad source never sinking the batch."""
+sitemaps, feeds and crawls, one bad source never sinking the batch.
+
+Every test runs on both backends (``settings`` below names ``store_location``).
+"""
 from __future__ import annotations
 
 import contextlib
@@ -8,10 +11,17 @@ import pytest
 
 from ingest.fetch import FetchPolicy
 from ingest.sources import FILES, WEB, Progress, SourceRequest, add_sources
-from search.store import Store
+from search.errors import StoreError
 
+from .backends import open_at, settings_at
 from .conftest import FakeEmbedder
 from .webserver import LocalSite
+
+
+@pytest.fixture
+def settings(store_location):
+    """Settings naming this test's store: a directory, or a database URL (both backends)."""
+    return settings_at(store_location)
 
 
 @pytest.fixture
@@ -49,7 +59,7 @@ def test_files_then_web_pages_in_order_with_every_failure_reported(settings, sit
         overrides={"kind": "report", "site": "", "tags": []},
     )
     progress = Recorder()
-    report = add_sources(settings.home_path, settings, request, policy=POLICY, progress=progress,
+    report = add_sources(settings.location, settings, request, policy=POLICY, progress=progress,
                          embedder=FakeEmbedder())
     got = [(r.source, r.status) for r in report.results]
     assert got[:2] == [("ftp://example.org/x.pdf", "failed"), (str(note), "added")]
@@ -65,17 +75,22 @@ def test_files_then_web_pages_in_order_with_every_failure_reported(settings, sit
     stages = [e for e in progress.events if e[0] != "item"]
     assert stages == [("stage", FILES), ("found", "sitemap", 2), ("found", "feed", 2), ("stage", WEB)]
     assert [e[3:] for e in progress.events if e[:2] == ("item", WEB)] == [(n, 4) for n in range(1, 5)]
-    store = Store.open(settings.home_path)
+    store = open_at(settings.location)
     assert {d.kind for d in store.documents()} == {"report"}  # empty overrides ignored, kind applied
 
 
-def test_nothing_to_add_opens_no_store(settings):
-    report = add_sources(settings.home_path, settings, SourceRequest(), policy=POLICY)
-    assert report.results == [] and not settings.home_path.exists()
+def test_nothing_to_add_opens_no_store(settings, backend):
+    report = add_sources(settings.location, settings, SourceRequest(), policy=POLICY)
+    if backend == "postgres":  # the database exists already; no store in it means no tables made
+        assert report.results == []
+        with pytest.raises(StoreError, match="no equisearch store"):
+            open_at(settings.location, create=False)
+    else:
+        assert report.results == [] and not settings.home_path.exists()
 
 
 def test_a_crawl_is_bounded_by_max_pages(settings, site):
     request = SourceRequest(crawls=(site.url("/"),), max_pages=2)
     progress = Recorder()
-    add_sources(settings.home_path, settings, request, policy=POLICY, progress=progress, embedder=FakeEmbedder())
+    add_sources(settings.location, settings, request, policy=POLICY, progress=progress, embedder=FakeEmbedder())
     assert ("found", "crawl", 2) in progress.events

@@ -1,4 +1,8 @@
-"""The SQLite store: round trip, FTS kept in step, refusal to mix models."""
+"""The store: round trip, keyword index kept in step, refusal to mix models.
+
+Tests taking ``store_location`` run on both backends (tests/backends.py);
+the others are about SQLite's own file, migrations and FTS5.
+"""
 from __future__ import annotations
 
 import io
@@ -15,6 +19,8 @@ from search.store import NewChunk, NewDocument, Store
 from search.text import content_hash
 from search.types import Filters
 
+from .backends import open_at
+
 
 def _doc(uri="/tmp/a.txt", text="Pupil premium funding helps disadvantaged pupils.", **kw):
     return NewDocument(uri=uri, title=kw.pop("title", "A"), text=text, content_hash=content_hash(text),
@@ -30,14 +36,14 @@ def _vec(dim=4, seed=0):
     return v / np.linalg.norm(v)
 
 
-def test_round_trip_keeps_provenance(tmp_path):
-    store = Store.open(tmp_path)
+def test_round_trip_keeps_provenance(store_location):
+    store = open_at(store_location)
     text = "Pupil premium funding helps disadvantaged pupils."
     res = store.write_document(_doc(text=text, site="DfE", kind="guidance", date="2024-01-02", tags=("pp",)),
                                _chunks(text), _vec(), model="m", dim=4, chunking="c")
     store.close()
 
-    again = Store.open(tmp_path, create=False)
+    again = open_at(store_location, create=False)
     doc = again.get_document(res.doc_id)
     assert (doc.title, doc.site, doc.kind, doc.date, doc.tags, doc.n_chunks) == ("A", "DfE", "guidance", "2024-01-02", ("pp",), 1)
     chunk = again.chunks_of(res.doc_id)[0]
@@ -50,25 +56,26 @@ def test_round_trip_keeps_provenance(tmp_path):
     assert (info.model, info.dim, info.chunking, info.documents, info.chunks) == ("m", 4, "c", 1, 1)
 
 
-def test_fts_follows_writes_and_deletes(tmp_path):
-    store = Store.open(tmp_path)
+def test_keyword_index_follows_writes_and_deletes(store_location, backend):
+    store = open_at(store_location)
     text = "Looked-after children and virtual school heads."
     res = store.write_document(_doc(text=text), _chunks(text), _vec(), model="m", dim=4, chunking="c")
     # Porter stemming: "child" finds "children"? No - porter leaves "children";
     # but plural -s is stripped: "heads" matches "head".
-    assert [cid for cid, _ in store.fts_search('"head"', 5)] == list(res.added_ids)
+    assert [cid for cid, _ in store.keyword_search(["head"], 5)] == list(res.added_ids)
     text2 = "Something else entirely about attendance."
     store.write_document(_doc(text=text2), _chunks(text2), _vec(seed=1), model="m", dim=4, chunking="c",
                          replace_id=res.doc_id)
-    assert store.fts_search('"head"', 5) == []
-    assert len(store.fts_search('"attendance"', 5)) == 1
+    assert store.keyword_search(["head"], 5) == []
+    assert len(store.keyword_search(["attendance"], 5)) == 1
     store.remove_document(res.doc_id)
-    assert store.fts_search('"attendance"', 5) == []
-    assert store.integrity() == {"documents": 0, "chunks": 0, "vectors": 0, "fts_rows": 0}
+    assert store.keyword_search(["attendance"], 5) == []
+    keyword_rows = "postings" if backend == "postgres" else "fts_rows"  # PostgreSQL's keyword rows are postings
+    assert store.integrity() == {"documents": 0, "chunks": 0, "vectors": 0, keyword_rows: 0}
 
 
-def test_refuses_other_model_dimension_or_chunking(tmp_path):
-    store = Store.open(tmp_path)
+def test_refuses_other_model_dimension_or_chunking(store_location):
+    store = open_at(store_location)
     text = "abc def"
     store.write_document(_doc(text=text), _chunks(text), _vec(), model="m", dim=4, chunking="c")
     for model, dim, chunking in (("other", 4, "c"), ("m", 8, "c"), ("m", 4, "other")):
@@ -78,8 +85,8 @@ def test_refuses_other_model_dimension_or_chunking(tmp_path):
     assert store.info().documents == 1  # nothing of the refused writes stored
 
 
-def test_failed_write_leaves_previous_version(tmp_path):
-    store = Store.open(tmp_path)
+def test_failed_write_leaves_previous_version(store_location):
+    store = open_at(store_location)
     text = "first version"
     res = store.write_document(_doc(text=text), _chunks(text), _vec(), model="m", dim=4, chunking="c")
     with pytest.raises(ValueError):
@@ -88,8 +95,8 @@ def test_failed_write_leaves_previous_version(tmp_path):
     assert store.chunks_of(res.doc_id)[0].text == "first version"
 
 
-def test_generation_bumps_on_every_write(tmp_path):
-    store = Store.open(tmp_path)
+def test_generation_bumps_on_every_write(store_location):
+    store = open_at(store_location)
     g0 = store.generation()
     res = store.write_document(_doc(), _chunks("a b"), _vec(), model="m", dim=4, chunking="c")
     g1 = store.generation()
@@ -97,8 +104,8 @@ def test_generation_bumps_on_every_write(tmp_path):
     assert g0 < g1 < store.generation()
 
 
-def test_aliases_find_the_same_document(tmp_path):
-    store = Store.open(tmp_path)
+def test_aliases_find_the_same_document(store_location):
+    store = open_at(store_location)
     res = store.write_document(_doc(uri="https://a.example/x"), _chunks("a b"), _vec(), model="m", dim=4,
                                chunking="c", aliases=("https://a.example/x?utm=1",))
     store.add_alias(res.doc_id, "https://mirror.example/x")
@@ -106,8 +113,8 @@ def test_aliases_find_the_same_document(tmp_path):
     assert store.find_document("https://a.example/x?utm=1").aliases == ("https://a.example/x?utm=1", "https://mirror.example/x")
 
 
-def test_filters_select_before_ranking(tmp_path):
-    store = Store.open(tmp_path)
+def test_filters_select_before_ranking(store_location):
+    store = open_at(store_location)
     for i, (kind, site, date) in enumerate((("guidance", "DfE", "2020-05-01"), ("forum", "TES", "2017-09-29"),
                                             ("report", "Ofsted", "2023-02-01"))):
         store.write_document(_doc(uri=f"/{i}", text=f"text {i}", kind=kind, site=site, date=date, tags=(kind,)),
@@ -119,7 +126,7 @@ def test_filters_select_before_ranking(tmp_path):
     assert n(Filters(date_from="2020")) == 2
     assert n(Filters(date_to="2020")) == 2
     assert n(Filters(tags=("forum",))) == 1
-    assert len(store.fts_search('"text"', 10, Filters(kinds=("forum",)))) == 1
+    assert len(store.keyword_search(["text"], 10, Filters(kinds=("forum",)))) == 1
 
 
 def test_not_a_database_is_a_clear_error(tmp_path):
@@ -137,9 +144,11 @@ def test_newer_schema_is_refused(tmp_path):
         Store.open(tmp_path)
 
 
-def test_missing_store_without_create(tmp_path):
-    with pytest.raises(StoreError, match="equisearch ingest"):
-        Store.open(tmp_path / "nope", create=False)
+def test_missing_store_without_create(store_location, backend):
+    # A database URL needs --store on the command line, so its hint names it.
+    hint = "equisearch --store URL ingest" if backend == "postgres" else "equisearch ingest"
+    with pytest.raises(StoreError, match=hint):
+        open_at(store_location, create=False)
 
 
 def _fts_consistent(store) -> None:
@@ -148,30 +157,38 @@ def _fts_consistent(store) -> None:
     store.conn.execute("INSERT INTO chunks_fts(chunks_fts, rank) VALUES ('integrity-check', 1)")
 
 
-def test_titles_are_searchable_and_follow_changes(tmp_path):
-    store = Store.open(tmp_path)
+def _keyword_index_consistent(store, backend) -> None:
+    if backend == "postgres":  # no FTS5: the backend's own check of its keyword index
+        assert store.keyword_index_check()[0] == "ok"
+    else:
+        _fts_consistent(store)
+
+
+def test_titles_are_searchable_and_follow_changes(store_location, backend):
+    store = open_at(store_location)
     text = "The quality of plans is highly variable."
     res = store.write_document(_doc(text=text, title="Area SEND inspection of Bexley"), _chunks(text), _vec(),
                                model="m", dim=4, chunking="c")
-    assert [c for c, _ in store.fts_search('"bexley"', 5)] == list(res.added_ids)
+    assert [c for c, _ in store.keyword_search(["bexley"], 5)] == list(res.added_ids)
     # Text words outrank title words at the default weights.
     other = "Bexley and its schools."
     store.write_document(_doc(uri="/tmp/b.txt", text=other, title="Elsewhere"), _chunks(other), _vec(seed=2),
                          model="m", dim=4, chunking="c")
-    assert store.fts_search('"bexley"', 5)[0][0] != res.added_ids[0]
-    assert store.fts_search('"bexley"', 5, title_weight=0.0)[-1][1] == 0.0
+    assert store.keyword_search(["bexley"], 5)[0][0] != res.added_ids[0]
+    assert store.keyword_search(["bexley"], 5, title_weight=0.0)[-1][1] == 0.0
     store.update_metadata(res.doc_id, title="Area SEND inspection of Dorset")
-    assert len(store.fts_search('"bexley"', 5)) == 1 and store.fts_search('"dorset"', 5)
-    _fts_consistent(store)
+    assert len(store.keyword_search(["bexley"], 5)) == 1 and store.keyword_search(["dorset"], 5)
+    _keyword_index_consistent(store, backend)
     store.remove_document(res.doc_id)
-    assert store.fts_search('"dorset"', 5) == []
-    _fts_consistent(store)
+    assert store.keyword_search(["dorset"], 5) == []
+    _keyword_index_consistent(store, backend)
     # Deleting a document row directly (cascade) still keeps the index right.
     doc_b = store.find_document("/tmp/b.txt")
+    mark = "%s" if backend == "postgres" else "?"  # psycopg's placeholder
     with store.transaction() as conn:
-        conn.execute("DELETE FROM documents WHERE id = ?", (doc_b.id,))
-    assert store.fts_search('"bexley"', 5) == []
-    _fts_consistent(store)
+        conn.execute(f"DELETE FROM documents WHERE id = {mark}", (doc_b.id,))
+    assert store.keyword_search(["bexley"], 5) == []
+    _keyword_index_consistent(store, backend)
 
 
 def test_schema_1_store_is_upgraded_in_place(tmp_path):
@@ -193,16 +210,18 @@ def test_schema_1_store_is_upgraded_in_place(tmp_path):
     _fts_consistent(store)
 
 
-def test_new_stores_keep_float16_vectors_and_record_it(tmp_path):
-    store = Store.open(tmp_path)
+def test_new_stores_keep_float16_vectors_and_record_it(store_location, backend):
+    store = open_at(store_location)
     v = _vec(dim=384, seed=3)
     res = store.write_document(_doc(), _chunks(_doc().text), v, model="m", dim=384, chunking="c")
     assert store.get_meta("vector_dtype") == "float16"
-    blob = store.conn.execute("SELECT vec FROM vectors").fetchone()[0]
-    assert len(blob) == 384 * 2  # half the bytes of float32
-    ids, vecs = next(Store.open(tmp_path).iter_vectors())
+    if backend == "sqlite":  # PostgreSQL keeps a halfvec column, not blobs
+        blob = store.conn.execute("SELECT vec FROM vectors").fetchone()[0]
+        assert len(blob) == 384 * 2  # half the bytes of float32
+    assert store.wrong_size_vectors(384 * 2) == 0  # what doctor asks: two bytes a component
+    ids, vecs = next(open_at(store_location).iter_vectors())
     assert vecs.dtype == np.float32 and float(vecs[0] @ v[0]) > 0.9999
-    again = Store.open(tmp_path)
+    again = open_at(store_location)
     assert np.allclose(again.vectors_by_ids(list(res.added_ids))[res.added_ids[0]], v[0], atol=1e-3)
     assert np.allclose(next(iter(again.vectors_by_text_hash(res.doc_id).values())), v[0], atol=1e-3)
 

@@ -1,5 +1,11 @@
 """The Writer: one lock holder per store, the vector index kept current and
-saved on exit, the lock released even when a write fails."""
+saved on exit, the lock released even when a write fails.
+
+Tests taking ``store_location`` run on both backends (tests/backends.py).
+PostgreSQL has no write lock (every document is its own transaction) and no
+index file (the HNSW index is the database's): there those tests check that
+writers are not refused and that a new reader sees the writes.
+"""
 from __future__ import annotations
 
 import json
@@ -11,6 +17,8 @@ from search.errors import StoreLocked, StoreMismatch
 from search.store import NewChunk, NewDocument, Store, Writer
 from search.text import content_hash
 from search.vectors import INDEX_NAME, SIDECAR_NAME, VectorIndex
+
+from .backends import open_at
 
 
 def _doc(uri: str) -> tuple[NewDocument, list[NewChunk]]:
@@ -33,60 +41,75 @@ def _sidecar(store) -> dict:
     return json.loads((store.path / SIDECAR_NAME).read_text())
 
 
-def test_writes_follow_the_index_and_are_saved_on_exit(tmp_path):
-    store = Store.open(tmp_path)
+def test_writes_follow_the_index_and_are_saved_on_exit(store_location, backend):
+    store = open_at(store_location)
     with Writer.open(store) as w:
         a = _write(w, "/a", _vec(1, 0, 0))
         b = _write(w, "/b", _vec(0, 1, 0))
         assert w.index.search(_vec(0, 1, 0)[0], 1)[0][0] == b.added_ids[0]
-    assert _sidecar(store) == {"generation": store.generation(), "count": 2, "dim": 3}
+    if backend == "sqlite":  # the FAISS file's sidecar (PostgreSQL keeps no index file)
+        assert _sidecar(store) == {"generation": store.generation(), "count": 2, "dim": 3}
     # Another process trusts the saved file: no rebuild needed.
-    reader = VectorIndex(Store.open(tmp_path))
+    reader = open_at(store_location).vector_index()
     reader.ensure_current()
     assert reader.ntotal == 2
     with Writer.open(store) as w:
         w.remove_document(a.doc_id)
-    assert VectorIndex(Store.open(tmp_path)).search(_vec(1, 0, 0)[0], 5) == [(b.added_ids[0], pytest.approx(0.0, abs=1e-6))]
-    assert _sidecar(store)["count"] == 1
+    assert open_at(store_location).vector_index().search(_vec(1, 0, 0)[0], 5) == \
+        [(b.added_ids[0], pytest.approx(0.0, abs=1e-6))]
+    if backend == "sqlite":
+        assert _sidecar(store)["count"] == 1
 
 
-def test_a_second_writer_is_refused_while_the_first_holds_the_lock(tmp_path):
-    first = Store.open(tmp_path)
-    with Writer.open(first):
-        with pytest.raises(StoreLocked, match="another equisearch process is writing"):
-            Writer.open(Store.open(tmp_path))
+def test_a_second_writer_is_refused_while_the_first_holds_the_lock(store_location, backend):
+    first = open_at(store_location)
+    with Writer.open(first) as w1:
+        if backend == "postgres":  # no write lock: a second writer writes at once, beside the first
+            with Writer.open(open_at(store_location)) as w2:
+                _write(w2, "/b", _vec(0, 1))
+            _write(w1, "/c", _vec(1, 1))
+        else:
+            with pytest.raises(StoreLocked, match="another equisearch process is writing"):
+                Writer.open(open_at(store_location))
     # Released on exit: the next writer gets in.
-    with Writer.open(Store.open(tmp_path)) as w:
+    with Writer.open(open_at(store_location)) as w:
         _write(w, "/a", _vec(1, 0))
+    if backend == "postgres":
+        assert first.info().documents == 3
 
 
-def test_a_failed_write_still_saves_the_index_and_releases_the_lock(tmp_path):
-    store = Store.open(tmp_path)
+def test_a_failed_write_still_saves_the_index_and_releases_the_lock(store_location, backend):
+    store = open_at(store_location)
     with pytest.raises(StoreMismatch):
         with Writer.open(store) as w:
             kept = _write(w, "/a", _vec(1, 0, 0))
             _write(w, "/b", _vec(0, 1, 0), model="another-model")  # refused by the store
     assert store.info().documents == 1
     # What was written before the error is in the saved index ...
-    side = _sidecar(store)
-    assert side == {"generation": store.generation(), "count": 1, "dim": 3}
+    if backend == "sqlite":  # (PostgreSQL: the database's own index, checked by the search below)
+        side = _sidecar(store)
+        assert side == {"generation": store.generation(), "count": 1, "dim": 3}
     # ... and the lock is free for the next writer (another process's store too).
-    with Writer.open(Store.open(tmp_path)) as w:
+    with Writer.open(open_at(store_location)) as w:
         assert w.index.search(_vec(1, 0, 0)[0], 1)[0][0] == kept.added_ids[0]
 
 
-def test_an_error_outside_the_store_releases_the_lock_too(tmp_path):
-    store = Store.open(tmp_path)
+def test_an_error_outside_the_store_releases_the_lock_too(store_location, backend):
+    store = open_at(store_location)
     with pytest.raises(RuntimeError):
         with Writer.open(store) as w:
-            _write(w, "/a", _vec(1, 0))
+            a = _write(w, "/a", _vec(1, 0))
             raise RuntimeError("the model crashed")
-    Writer.open(Store.open(tmp_path)).close()
-    assert VectorIndex(Store.open(tmp_path))._load_file(store.generation()), "the index file vouches for the write"
+    Writer.open(open_at(store_location)).close()
+    if backend == "postgres":  # no index file: the committed write is what a new reader finds
+        assert open_at(store_location).vector_index().search(_vec(1, 0)[0], 1)[0][0] == a.added_ids[0]
+    else:
+        assert VectorIndex(Store.open(store_location))._load_file(store.generation()), \
+            "the index file vouches for the write"
 
 
-def test_saving_fails_and_the_lock_is_released_anyway(tmp_path, monkeypatch):
-    store = Store.open(tmp_path)
+def test_saving_fails_and_the_lock_is_released_anyway(store_location, backend, monkeypatch):
+    store = open_at(store_location)
     w = Writer.open(store)
     _write(w, "/a", _vec(1, 0))
     _write(w, "/b", _vec(0, 1))  # followed in memory, saved only on exit
@@ -97,10 +120,11 @@ def test_saving_fails_and_the_lock_is_released_anyway(tmp_path, monkeypatch):
     monkeypatch.setattr(w.index, "save", no_space)
     with pytest.raises(OSError):
         w.close()
-    Writer.open(Store.open(tmp_path)).close()  # not locked
+    Writer.open(open_at(store_location)).close()  # not locked
     # The file never vouched for the last write: a reader rebuilds from the stored vectors.
-    assert _sidecar(store)["generation"] < store.generation()
-    assert VectorIndex(Store.open(tmp_path)).ntotal == 2
+    if backend == "sqlite":  # (PostgreSQL keeps no file that could lag)
+        assert _sidecar(store)["generation"] < store.generation()
+    assert open_at(store_location).vector_index().ntotal == 2
 
 
 def test_an_index_behind_the_store_is_brought_up_to_date_before_the_first_write(tmp_path):
@@ -126,20 +150,22 @@ def test_a_writer_that_writes_nothing_touches_no_index_file(tmp_path):
     assert (tmp_path / INDEX_NAME).stat().st_mtime_ns == before
 
 
-def test_a_writer_inside_a_writer_leaves_the_lock_to_the_outer_one(tmp_path):
-    store = Store.open(tmp_path)
+def test_a_writer_inside_a_writer_leaves_the_lock_to_the_outer_one(store_location, backend):
+    store = open_at(store_location)
     with Writer.open(store) as outer:
         with Writer.open(store, index=outer.index) as inner:
             _write(inner, "/a", _vec(1, 0))
-        with pytest.raises(StoreLocked):
-            Writer.open(Store.open(tmp_path))  # still held by the outer writer
+        assert store.acquire_write_lock() is False, "the inner writer left the lock to the outer one"
+        if backend == "sqlite":  # (PostgreSQL has no lock another store could be refused)
+            with pytest.raises(StoreLocked):
+                Writer.open(Store.open(store_location))  # still held by the outer writer
         _write(outer, "/b", _vec(0, 1))
-    Writer.open(Store.open(tmp_path)).close()
+    Writer.open(open_at(store_location)).close()
     assert store.info().documents == 2
 
 
-def test_rebuild_index_and_replace_passages(tmp_path):
-    store = Store.open(tmp_path)
+def test_rebuild_index_and_replace_passages(store_location, backend):
+    store = open_at(store_location)
     with Writer.open(store) as w:
         a = _write(w, "/a", _vec(1, 0))
     with Writer.open(store) as w:
@@ -151,4 +177,7 @@ def test_rebuild_index_and_replace_passages(tmp_path):
     assert n == 2
     assert (store.info().model, store.info().dim, store.info().chunking) == ("m2", 3, "c2")
     assert [c.text for c in store.chunks_of(a.doc_id)] == [text[:8], text[8:]]
-    assert _sidecar(store) == {"generation": store.generation(), "count": 2, "dim": 3}
+    if backend == "sqlite":
+        assert _sidecar(store) == {"generation": store.generation(), "count": 2, "dim": 3}
+    assert open_at(store_location).vector_index().search(_vec(0, 0, 1)[0], 1)[0][0] == \
+        store.chunks_of(a.doc_id)[1].id
