@@ -57,13 +57,7 @@ def test_near_duplicates_collapse(engine):
     assert sum("copied word for word" in t for t in texts) == 1
 
 
-def test_vocabulary_expansion_is_reported(engine, backend, request):
-    if backend == "postgres":
-        # A known backend bug (issue 16), strict: this fails once it is fixed, and then goes.
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "PostgreSQL's english parser indexes 'looked-after' whole as well as its parts, one position more"
-            " than FTS5, so the phrase 'previously looked after children' never matches 'previously"
-            " looked-after children'")))
+def test_vocabulary_expansion_is_reported(engine):
     result = engine.search("support for PLAC pupils", k=3)
     assert "previously looked-after children" in result.also_searched
     assert any("previously looked-after" in h.chunk.text for h in result.hits)

@@ -114,11 +114,6 @@ def test_cli_shows_the_database_without_its_password(source, pg_database, cache)
 
 
 @pytest.mark.slow
-# Known gap, issue 16 still open: PostgreSQL's english parser keeps typographic
-# apostrophes and indexes hyphenated words whole, so keyword ranks differ from
-# FTS5's (measured overlap 0.885: vectors 0.978, keywords 0.856). Strict: this
-# fails the day the tokenisation is fixed and the bar is met.
-@pytest.mark.xfail(strict=True, reason="PostgreSQL keyword tokenisation differs from FTS5 (top-10 overlap 0.885 < 0.95)")
 @pytest.mark.parametrize("which", ["dev-eval", "bundled"])
 def test_the_starter_store_in_postgresql_answers_as_in_sqlite(starter_store, real_embedder, pg_database, cache, which):
     from search.api import Engine

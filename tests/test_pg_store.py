@@ -205,7 +205,7 @@ def test_write_and_read_give_sqlite_s_records(pg, tmp_path, monkeypatch):
     # The new title is in the renamed document's keyword rows (lexical.py's _retitle ran).
     assert pg.keyword_index_check() == ("ok", "")
     with raw(pg.url) as conn:
-        assert conn.execute("SELECT count(*) FROM chunks WHERE doc_id = %s AND tsv @@ to_tsquery('english', 'renamed')",
+        assert conn.execute("SELECT count(*) FROM chunks WHERE doc_id = %s AND tsv @@ to_tsquery('equisearch', 'renamed')",
                             (pg_ids[2],)).fetchone()[0] == len(want["chunks_of"][1])
         assert conn.execute("SELECT count(*) FROM postings p JOIN chunks c ON c.id = p.chunk_id"
                             " WHERE c.doc_id = %s AND p.lexeme = 'renam' AND p.tf_title = 1",

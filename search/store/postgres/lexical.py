@@ -6,9 +6,9 @@ rebuilt from term statistics; bench/PG-LEXICAL.md measures it against FTS5:
 
 - each term is one FTS5 phrase: a word, or words joined by spaces (from
   :func:`search.lexical.keyword_terms`). It is normalised by the server with
-  ``to_tsvector('english', term)`` (the parser, Snowball stemmer and stop
-  words that indexed the passages), so user text never reaches a tsquery
-  parser and cannot be a syntax error;
+  :func:`tsvector_sql` (the separators, parser and dictionaries that indexed
+  the passages), so user text never reaches a tsquery parser and cannot be a
+  syntax error;
 - BM25 as FTS5 computes it (fts5_aux.c): k1 1.2, b 0.75,
   IDF ``ln((N - n + 0.5) / (n + 0.5))`` floored at 1e-6, a term's frequency
   ``tf_text + title_weight * tf_title``, the passage length ``len`` over the
@@ -20,21 +20,21 @@ rebuilt from term statistics; bench/PG-LEXICAL.md measures it against FTS5:
   (a phrase) matches where its lexemes stand at the same relative positions
   as in the term, inside the title or inside the text (never across them);
   its frequency is the number of such places and its ``n`` the passages
-  holding one. Stop words keep their place: "cat in the hat" needs any two
-  words between "cat" and "hat" (FTS5 needs "in the" itself);
+  holding one;
 - filters restrict the ranked passages (before the limit), not N or ``n``,
   as FTS5's join does;
 - scores are higher-is-better (FTS5's bm25() is lower-is-better).
 
-Where it differs from FTS5 (porter, unicode61, remove_diacritics 2):
-PostgreSQL's english configuration has stop words (a term made only of them,
-"the", "don't", matches nothing; FTS5 matches it literally), keeps diacritics
-("café" does not match "cafe"), stems by Porter2, and its parser keeps
-hyphenated words, e-mail addresses, URLs and decimals whole besides their
-parts; its lowercasing follows the database's LC_CTYPE (in a database made
-with locale C, "Ünal" keeps its capital and a query "ünal" misses it).
-BM25 lengths count words as FTS5 counts tokens, stop words included, but not
-stop words that end a title or a text.
+Tokens are FTS5's (``porter unicode61 remove_diacritics 2``), made so by
+:data:`TS_CONFIG` (schema migration 2) and :data:`SEPARATORS`: every
+punctuation mark separates words ("looked-after" is "looked" "after",
+"children’s" is "children" "s", "3.5" is "3" "5"), accents are folded by
+``unaccent``, words stem by the original Porter algorithm, and no word is a
+stop word ("the" is ranked; "cat in the hat" needs "in the" itself). BM25
+lengths therefore count tokens as FTS5 does. What still differs: in a
+database created with the C locale, capitals outside Latin letters (Greek,
+Cyrillic) are not lowercased, and symbols outside :data:`SEPARATORS` that
+FTS5 drops (emoji) stick to the word beside them.
 
 The write path, shared with documents.py:
 
@@ -63,26 +63,55 @@ _MENTION_DOCS = 500
 _DF_CACHE_MAX = 100_000
 
 
+#: The text search configuration passages and queries are indexed with
+#: (schema.py, migration 2): PostgreSQL's default parser, then ``unaccent``,
+#: then the original Porter stemmer without stop words, as FTS5's
+#: ``porter unicode61 remove_diacritics 2`` tokenizer has none.
+TS_CONFIG = "equisearch"
+
+#: Characters made spaces before the parser sees the text: ASCII punctuation,
+#: Latin-1 punctuation and signs, general punctuation (quotes, dashes,
+#: apostrophes), arrows and box drawing, CJK and full-width punctuation.
+#: unicode61 separates tokens at each of them, while PostgreSQL's parser keeps
+#: "looked-after", "a@b.com", "3.5" or a URL whole beside its parts (one
+#: position more, so phrases and lengths drift), and in a database with the C
+#: locale reads any non-ASCII character, "’" included, as a letter.
+SEPARATORS = (r"[\u0021-\u002f\u003a-\u0040\u005b-\u0060\u007b-\u007e\u00a0-\u00bf\u00d7\u00f7"
+              r"\u2000-\u206f\u2190-\u2bff\u3000-\u303f\ufe30-\ufe4f\uff01-\uff0f\uff1a-\uff20]")
+
+
+def _words_sql(expr: str) -> str:
+    """An SQL expression: ``expr`` with every separator a space (see :data:`SEPARATORS`)."""
+    return f"regexp_replace({expr}, '{SEPARATORS}', ' ', 'g')"
+
+
+def tsvector_sql(expr: str) -> str:
+    """An SQL expression: the tsvector of the text ``expr``, as passages and query terms are indexed."""
+    return f"to_tsvector('{TS_CONFIG}', {_words_sql(expr)})"
+
+
+def phrase_query_sql(expr: str) -> str:
+    """An SQL expression: the tsquery matching the term ``expr`` as a phrase (index candidates)."""
+    return f"phraseto_tsquery('{TS_CONFIG}', {_words_sql(expr)})"
+
+
 def _tsv_sql(title: str, text: str) -> str:
     """A passage's tsvector from two SQL expressions: title (weight A), then text (weight D)."""
-    return (f"setweight(to_tsvector('english', {title}), 'A')"
-            f" || setweight(to_tsvector('english', {text}), 'D')")
+    return f"setweight({tsvector_sql(title)}, 'A') || setweight({tsvector_sql(text)}, 'D')"
 
 
 def _len_sql(title: str, text: str) -> str:
     """BM25 length from two SQL expressions: the words of the title plus the words of the text.
 
     FTS5's length of a row counts every token of every column, the title's
-    too. A tsvector leaves a position for each stop word, so its last
-    position is the number of words up to its last lexeme: FTS5's count,
-    but for stop words at the very end. (Counting lexemes instead, stop
-    words left out, ranks further from FTS5: bench/PG-LEXICAL.md.)
+    too. Every word is a lexeme here (no stop words), so the last position of
+    a tsvector is its number of words: FTS5's count.
     """
-    last = "(SELECT coalesce(max(p), 0)::integer FROM unnest(to_tsvector('english', {})) u, unnest(u.positions) p)"
-    return f"({last.format(title)} + {last.format(text)})"
+    last = "(SELECT coalesce(max(p), 0)::integer FROM unnest({}) u, unnest(u.positions) p)"
+    return f"({last.format(tsvector_sql(title))} + {last.format(tsvector_sql(text))})"
 
 
-#: The passage's tsvector: title (weight A) and passage text (weight D), english configuration.
+#: The passage's tsvector: title (weight A) and passage text (weight D), :data:`TS_CONFIG`.
 CHUNK_TSV_SQL = _tsv_sql("%(title)s", "%(text)s")
 #: BM25 passage length: the words of the title and of the text, stop words included (as FTS5 counts tokens).
 CHUNK_LEN_SQL = _len_sql("%(title)s", "%(text)s")
@@ -102,14 +131,14 @@ WHERE c.id = ANY(%s)
 # offsets from the first, and the term itself (phraseto_tsquery finds the
 # candidates of a phrase through the GIN index). A term without lexemes (stop
 # words, punctuation) has no row. ``i`` is the term's place in the list.
-_TERMS_CTE = """
+_TERMS_CTE = f"""
 qt AS MATERIALIZED (
     SELECT s.i, s.term, array_agg(s.lexeme ORDER BY s.pos, s.lexeme) AS lex,
            array_agg(s.pos - s.first ORDER BY s.pos, s.lexeme) AS off
     FROM (SELECT q.i, q.term, u.lexeme, p.pos::integer AS pos,
                  min(p.pos::integer) OVER (PARTITION BY q.i) AS first
           FROM unnest(%(terms)s::text[]) WITH ORDINALITY AS q(term, i)
-          CROSS JOIN LATERAL unnest(to_tsvector('english', q.term)) AS u
+          CROSS JOIN LATERAL unnest({tsvector_sql('q.term')}) AS u
           CROSS JOIN LATERAL unnest(u.positions) AS p(pos)) s
     GROUP BY s.i, s.term
 )"""
@@ -149,7 +178,7 @@ w1 AS MATERIALIZED (
 pm AS MATERIALIZED (
     SELECT g.k, c.id AS chunk_id, c.len, f.tf_text, f.tf_title
     FROM qg g
-    JOIN chunks c ON c.tsv @@ phraseto_tsquery('english', g.term)
+    JOIN chunks c ON c.tsv @@ {phrase}
     CROSS JOIN {places}
     WHERE cardinality(g.lex) > 1 AND f.tf_text + f.tf_title > 0
 ),
@@ -186,7 +215,7 @@ WITH {terms}
 SELECT qt.i, CASE WHEN cardinality(qt.lex) = 1
                   THEN (SELECT count(*) FROM postings p WHERE p.lexeme = qt.lex[1])
                   ELSE (SELECT count(*) FROM chunks c CROSS JOIN {places}
-                        WHERE c.tsv @@ phraseto_tsquery('english', qt.term) AND f.tf_text + f.tf_title > 0)
+                        WHERE c.tsv @@ {phrase} AND f.tf_text + f.tf_title > 0)
              END
 FROM qt
 """
@@ -197,7 +226,7 @@ WITH {terms}
 SELECT CASE WHEN cardinality(qt.lex) = 1
             THEN (SELECT count(*) FROM postings p WHERE p.lexeme = qt.lex[1] AND p.tf_text > 0)
             ELSE (SELECT count(*) FROM chunks c CROSS JOIN {places}
-                  WHERE c.tsv @@ phraseto_tsquery('english', qt.term) AND f.tf_text > 0)
+                  WHERE c.tsv @@ {phrase} AND f.tf_text > 0)
        END
 FROM qt
 """
@@ -205,7 +234,7 @@ FROM qt
 _MENTIONING_SQL = """
 WITH {terms}
 SELECT c.text FROM qt
-JOIN chunks c ON c.doc_id = ANY(%(docs)s::bigint[]) AND c.tsv @@ phraseto_tsquery('english', qt.term)
+JOIN chunks c ON c.doc_id = ANY(%(docs)s::bigint[]) AND c.tsv @@ {phrase}
 CROSS JOIN {places}
 WHERE f.tf_text > 0
 ORDER BY c.id LIMIT %(limit)s
@@ -213,11 +242,14 @@ ORDER BY c.id LIMIT %(limit)s
 
 _CHUNK_PLACES = _PLACES.format(tsv="c.tsv", lex="g.lex", off="g.off")
 _TERM_PLACES = _PLACES.format(tsv="c.tsv", lex="qt.lex", off="qt.off")
+# The index candidates of a query group (g) or term (qt): passages matching it as a phrase.
+_CHUNK_PHRASE = phrase_query_sql("g.term")
+_TERM_PHRASE = phrase_query_sql("qt.term")
 
 
 def _scored_ctes(filter_sql: str) -> str:
     return _SCORED_CTES.format(
-        terms=_TERMS_CTE, places=_CHUNK_PLACES, filter=filter_sql, floor=repr(IDF_FLOOR),
+        terms=_TERMS_CTE, places=_CHUNK_PLACES, phrase=_CHUNK_PHRASE, filter=filter_sql, floor=repr(IDF_FLOOR),
         k1=repr(K1), b=repr(B), k1p1=repr(K1 + 1), one_b=repr(1 - B))
 
 
@@ -313,33 +345,14 @@ class PgLexicalMixin:
     def _lexical_filter(self, filters: Filters | None, alias: str = "d") -> tuple[str, dict]:
         """The ranked passages' restriction: a join of ``m``'s passages to their documents, and its parameters.
 
-        Same meaning as the SQLite backend's ``filter_sql``: kinds and sites
-        are alternatives, every tag must be present, dates compare as strings
-        ("2020" as an upper bound includes all of 2020), a document without a
-        date passes no date bound. (documents.py may bring a shared
-        ``_filter_where``; this one is the keyword ranking's own until then.)
+        The condition is documents.py's :meth:`_filter_where` (SQLite's
+        ``filter_sql`` rules), with named placeholders as the ranking's own.
         """
         if filters is None or filters.is_empty():
             return "", {}
-        parts, params = [], {}
-        if filters.kinds:
-            parts.append(f"{alias}.kind = ANY(%(f_kinds)s::text[])")
-            params["f_kinds"] = list(filters.kinds)
-        if filters.sites:
-            parts.append(f"{alias}.site = ANY(%(f_sites)s::text[])")
-            params["f_sites"] = list(filters.sites)
-        if filters.date_from:
-            parts.append(f"{alias}.date <> '' AND {alias}.date COLLATE \"C\" >= %(f_from)s")
-            params["f_from"] = filters.date_from
-        if filters.date_to:
-            parts.append(f"{alias}.date <> '' AND substr({alias}.date, 1, %(f_to_len)s) COLLATE \"C\" <= %(f_to)s")
-            params.update(f_to_len=len(filters.date_to), f_to=filters.date_to)
-        if filters.tags:
-            parts.append(f"{alias}.tags @> %(f_tags)s::text[]")
-            params["f_tags"] = list(filters.tags)
-        join = (f" JOIN chunks fc ON fc.id = s.chunk_id JOIN documents {alias} ON {alias}.id = fc.doc_id"
-                f" WHERE {' AND '.join(parts)}")
-        return join, params
+        where, params = self._filter_where(filters, alias, named=True)
+        return (f" JOIN chunks fc ON fc.id = s.chunk_id JOIN documents {alias} ON {alias}.id = fc.doc_id"
+                f" WHERE {where}"), params
 
     # -- counts ----------------------------------------------------------
     def term_doc_counts(self, terms: Sequence[str]) -> dict[str, int]:
@@ -365,7 +378,7 @@ class PgLexicalMixin:
             asked = [c[0] for c in cleaned if c]
             found = {}
             if asked:
-                rows = self.execute(_DOC_COUNTS_SQL.format(terms=_TERMS_CTE, places=_TERM_PLACES), {"terms": asked})
+                rows = self.execute(_DOC_COUNTS_SQL.format(terms=_TERMS_CTE, places=_TERM_PLACES, phrase=_TERM_PHRASE), {"terms": asked})
                 found = {asked[int(i) - 1]: int(n) for i, n in rows}
             for t, c in zip(todo, cleaned):
                 counts[t] = found.get(c[0], 0) if c else 0
@@ -376,7 +389,7 @@ class PgLexicalMixin:
         terms = clean_terms([term]) if isinstance(term, str) else []
         if not terms:
             return 0
-        return int(self.scalar(_TEXT_DF_SQL.format(terms=_TERMS_CTE, places=_TERM_PLACES), {"terms": terms}, 0))
+        return int(self.scalar(_TEXT_DF_SQL.format(terms=_TERMS_CTE, places=_TERM_PLACES, phrase=_TERM_PHRASE), {"terms": terms}, 0))
 
     def texts_mentioning(self, term: str, doc_ids: Iterable[int], limit: int = 20) -> list[str]:
         """Up to ``limit`` passage texts of these documents whose text (not title) holds ``term``."""
@@ -384,7 +397,7 @@ class PgLexicalMixin:
         terms = clean_terms([term]) if isinstance(term, str) else []
         if not ids or not terms or limit == 0:
             return []
-        rows = self.execute(_MENTIONING_SQL.format(terms=_TERMS_CTE, places=_TERM_PLACES),
+        rows = self.execute(_MENTIONING_SQL.format(terms=_TERMS_CTE, places=_TERM_PLACES, phrase=_TERM_PHRASE),
                             {"terms": terms, "docs": ids, "limit": _limit(limit)})
         return [r[0] for r in rows]
 

@@ -27,10 +27,11 @@ import logging
 from ...errors import StoreError, StoreMismatch
 from ...types import StoreInfo
 from ..schema import mismatch
+from .lexical import TS_CONFIG, _len_sql, _tsv_sql
 
 log = logging.getLogger(__name__)
 
-PG_SCHEMA_VERSION = 1
+PG_SCHEMA_VERSION = 2
 #: Advisory lock key taken while migrating (any constant both sides agree on).
 _MIGRATION_LOCK = 7_482_001
 
@@ -84,7 +85,7 @@ CREATE TABLE IF NOT EXISTS chunks (
     section    text NOT NULL DEFAULT '',
     text_hash  text NOT NULL,
     vector     halfvec,                -- gets its dimension with the first write
-    tsv        tsvector NOT NULL,      -- title (weight A) and passage text (D), 'english'
+    tsv        tsvector NOT NULL,      -- title (weight A) and passage text (D): lexical.py's tsvector_sql
     len        integer NOT NULL,       -- BM25 length: lexeme positions of the passage text
     UNIQUE (doc_id, ord)
 );
@@ -169,8 +170,40 @@ GRANT INSERT, UPDATE, DELETE ON {", ".join(CORPUS_TABLES)} TO {EDITOR_ROLE};
 GRANT USAGE ON SEQUENCE documents_id_seq, chunks_id_seq, changes_id_seq TO {EDITOR_ROLE};
 """
 
+# Version 2: keyword tokens as FTS5 makes them (lexical.py's TS_CONFIG and
+# SEPARATORS): hyphenated words, e-mail addresses, decimals and URLs are cut
+# into their words, typographic apostrophes separate, accents are removed,
+# words stem by the original Porter algorithm and no word is a stop word.
+# Version 1 indexed with the 'english' configuration; its passages are
+# re-indexed here from their stored title and text.
+_SCHEMA_V2 = f"""
+CREATE EXTENSION IF NOT EXISTS unaccent;
+DO $$ BEGIN
+    IF NOT EXISTS (SELECT FROM pg_ts_dict WHERE dictname = 'equisearch_porter'
+                   AND dictnamespace = 'public'::regnamespace) THEN
+        CREATE TEXT SEARCH DICTIONARY public.equisearch_porter (TEMPLATE = snowball, Language = porter);
+    END IF;
+    IF NOT EXISTS (SELECT FROM pg_ts_config WHERE cfgname = '{TS_CONFIG}'
+                   AND cfgnamespace = 'public'::regnamespace) THEN
+        CREATE TEXT SEARCH CONFIGURATION public.{TS_CONFIG} (PARSER = pg_catalog.default);
+        ALTER TEXT SEARCH CONFIGURATION public.{TS_CONFIG} ADD MAPPING FOR
+            asciiword, word, numword, asciihword, hword, numhword, hword_asciipart, hword_part, hword_numpart,
+            email, url, host, url_path, file, sfloat, float, int, uint, version
+            WITH unaccent, public.equisearch_porter;
+    END IF;
+END $$;
+UPDATE chunks c SET tsv = {_tsv_sql('d.title', 'c.text')}, len = {_len_sql('d.title', 'c.text')}
+FROM documents d WHERE d.id = c.doc_id;
+DELETE FROM postings;
+INSERT INTO postings (lexeme, chunk_id, tf_text, tf_title, len)
+SELECT u.lexeme, c.id, (SELECT count(*) FROM unnest(u.weights) w WHERE w = 'D'),
+       (SELECT count(*) FROM unnest(u.weights) w WHERE w = 'A'), c.len
+FROM chunks c, unnest(c.tsv) u;
+INSERT INTO changes DEFAULT VALUES;
+"""
+
 #: Schema scripts by the version they bring a database to.
-PG_MIGRATIONS = {1: _SCHEMA_V1}
+PG_MIGRATIONS = {1: _SCHEMA_V1, 2: _SCHEMA_V2}
 
 
 class SchemaMixin:
