@@ -54,7 +54,8 @@ def onnx_dir(work: Path) -> Path:
 def build_store(path: Path, n: int, data: dict, settings, log=print) -> dict:
     """Write n chunks (reuse scheme) into a fresh store and build its index."""
     from search.onnx import ONNX_DIR
-    from search.store import Store, now_iso
+    from search.store import Store
+    from search.types import now_iso
     from search.text import content_hash
     from search.vectors import VectorIndex
 

@@ -199,7 +199,8 @@ INSERT INTO postings (lexeme, chunk_id, tf_text, tf_title, len)
 SELECT u.lexeme, c.id, (SELECT count(*) FROM unnest(u.weights) w WHERE w = 'D'),
        (SELECT count(*) FROM unnest(u.weights) w WHERE w = 'A'), c.len
 FROM chunks c, unnest(c.tsv) u;
-INSERT INTO changes DEFAULT VALUES;
+-- A new generation where passages were re-indexed (a new database stays at 0).
+INSERT INTO changes (at) SELECT now() WHERE EXISTS (SELECT FROM chunks);
 """
 
 #: Schema scripts by the version they bring a database to.
