@@ -11,21 +11,20 @@ document left out. Latency is per call, the statement and its round trip,
 on the loaded machine.
 
     python bench/bench_pg_lexical.py [--dataset scifact|arguana ...] [--store NAME=DIR]
-                                     [--variants] [--engine] [--queries N] [--json OUT] [--write]
+                                     [--real] [--engine] [--queries N] [--json OUT] [--write]
 
 Keyword ranking needs no vectors: without ``--store``, a keyword-only SQLite
 store is built (the same chunking as eval-beir, a constant stand-in for the
 model; minutes, not the 8+ of encoding) under /work/benchcache/pg-lexical and
 reused. ``--store scifact=DIR`` uses a built eval-beir store instead (its
 vectors are loaded too, so the bulk load and HNSW build are timed).
-``--variants`` also ranks with other BM25 lengths (lexemes, stop words left
-out; the text's lexemes only, as the spike did) by rewriting ``len`` in
-place, and times the ranking once more with the postings key of main's first
-schema (no INCLUDE). ``--phrases`` ranks each query's words with every
-adjacent pair of them as a phrase term on both backends. ``--engine`` also runs the whole ``Engine.search(mode="bm25")``
-(spelling, named documents, keyword ranking, hits) on both backends, which
-needs the PostgreSQL documents layer. ``--write`` puts the tables into
-bench/PG-LEXICAL.md.
+``--real`` builds (once, cached) the stores with the real model instead, as
+eval-beir does, so that ``--engine`` also compares hybrid and dense search.
+``--phrases`` ranks each query's words with every
+adjacent pair of them as a phrase term on both backends. ``--engine`` also runs the whole ``Engine.search``
+(spelling, named documents, keyword ranking, hits; bm25, and hybrid and
+dense on stores with real vectors) on both backends, as eval-beir scores it. ``--write`` puts the tables into
+bench/RESULTS.md ("PostgreSQL and SQLite: SciFact and ArguAna").
 """
 from __future__ import annotations
 
@@ -53,15 +52,6 @@ CACHE = Path("/work/benchcache/pg-lexical")
 LIMIT = 400  # eval-beir's lexical_candidates
 PHRASE_QUERIES = 300  # --phrases: the first 300 (all of SciFact; ArguAna's queries bring ~100 phrases each)
 
-# BM25 lengths to compare (bench-only: the store's is lexical.py's CHUNK_LEN_SQL,
-# the words of title and text up to their last lexemes, stop words counted).
-LEN_VARIANTS = {
-    "title + text lexemes (stop words not counted)":
-        "(SELECT coalesce(sum(array_length(u.positions, 1)), 0) FROM unnest(to_tsvector('english', d.title)"
-        " || to_tsvector('english', c.text)) u)",
-    "text lexemes only (the spike's)":
-        "(SELECT coalesce(sum(array_length(u.positions, 1)), 0) FROM unnest(to_tsvector('english', c.text)) u)",
-}
 STORE_LEN = "the store's: title + text words"
 
 
@@ -75,6 +65,24 @@ class ConstantEmbedder:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         out[:, 0] = 1.0
         return out
+
+
+def real_store(name: str) -> Path:
+    """The dataset's SQLite store as eval-beir builds it with the real model (built once, cached)."""
+    home = CACHE / f"{name}-real"
+    if (home / "equisearch.db").exists():
+        return home
+    from ingest.beir import build_store, load_beir
+    from ingest.pipeline import _ingest_embedder
+    from search.settings import Settings
+
+    home.mkdir(parents=True, exist_ok=True)
+    settings = Settings().with_(per_doc_limit=1, expand_queries=0)
+    print(f"building {name} with the real model in {home}", flush=True)
+    t = time.perf_counter()
+    build_store(load_beir(DATASETS[name]), home, settings, _ingest_embedder(settings)).close()
+    print(f"  built in {time.perf_counter() - t:.0f} s", flush=True)
+    return home
 
 
 def sqlite_store(name: str, given: str | None) -> Path:
@@ -230,38 +238,10 @@ def run_dataset(name: str, given: str | None, server, args) -> dict:
         pg._corpus_stats()
     out["stats_query_ms"] = round(1000 * (time.perf_counter() - t) / 20, 2)
 
-    def set_len(expr: str) -> None:
-        with pg.transaction() as conn:
-            conn.execute(f"UPDATE chunks c SET len = {expr} FROM documents d WHERE d.id = c.doc_id")
-            conn.execute("UPDATE postings p SET len = c.len FROM chunks c WHERE c.id = p.chunk_id")
-            pg._bump_generation(conn)  # the statistics cache follows the generation
-        pg.execute("VACUUM ANALYZE chunks, postings")
-
-    def rank(label: str) -> list:
-        ranked, row = timed(lambda t: [c for c, _ in pg.keyword_search(t, LIMIT, title_weight=tw)], terms)
-        row["ndcg_at_10"] = ndcg(ranked, uri_of_chunk, data, qids)
-        row["top10_overlap_with_sqlite"] = overlap_at_10(ranked, ranked_sqlite)
-        rows[f"postgres keyword_search, len = {label}"] = row
-        print(f"  {label}: {row}", flush=True)
-        return ranked
-
-    if args.variants:
-        from search.store.postgres.lexical import _len_sql
-
-        for label, expr in LEN_VARIANTS.items():
-            set_len(expr)
-            rank(label)
-        set_len(_len_sql("d.title", "c.text"))
-        # The postings key without the statistics (main's first schema): same ranking, heap reads.
-        rank(f"{STORE_LEN} (again, just before)")
-        pg.execute("ALTER TABLE postings DROP CONSTRAINT postings_pkey, ADD PRIMARY KEY (lexeme, chunk_id)")
-        pg.execute("VACUUM ANALYZE postings")
-        same = rank(f"{STORE_LEN}; postings key without INCLUDE")
-        out["plain_key_ranks_alike"] = same == ranked_pg
     if args.phrases:
         rows.update(phrase_rows(home, pg, terms[:PHRASE_QUERIES], uri_of_chunk, data, qids[:PHRASE_QUERIES], tw))
     if args.engine:
-        rows.update(engine_rows(home, pg, data, qids))
+        rows.update(engine_rows(home, pg, data, qids, real=bool(given)))
     pg.close()
     out["rows"] = rows
     for k, v in rows.items():
@@ -296,11 +276,12 @@ def phrase_rows(home: Path, pg, terms, uri_of_chunk, data, qids, tw: float) -> d
                       "top10_overlap_with_sqlite": overlap_at_10(p_ranked, s_ranked)}}
 
 
-def engine_rows(home: Path, pg, data, qids) -> dict:
-    """The whole bm25 search (spelling, named documents, keywords, hits) on both backends, as eval-beir runs it.
+def engine_rows(home: Path, pg, data, qids, real: bool) -> dict:
+    """The whole search (spelling, named documents, keywords, vectors, hits) on both backends, as eval-beir runs it.
 
-    Needs the PostgreSQL backend's documents and vector index (documents.py,
-    vectors.py); the two engines take turns query by query.
+    bm25 always; hybrid and dense too when the store has the real model's
+    vectors (one query encoder for both engines). The two engines take turns
+    query by query.
     """
     from search.api import Engine
     from search.settings import Settings
@@ -308,20 +289,29 @@ def engine_rows(home: Path, pg, data, qids) -> dict:
 
     settings = Settings().with_(per_doc_limit=1, dense_candidates=400, lexical_candidates=400, expand_queries=0)
     sq = open_store(home, create=False)
-    engines = {"sqlite engine bm25 (eval-beir's search)": Engine(sq, settings, embedder=None),
-               "postgres engine bm25 (eval-beir's search)": Engine(pg, settings, embedder=None)}
-    ranked = {k: [] for k in engines}
-    times = {k: [] for k in engines}
-    for q in qids:
-        for label, engine in engines.items():
-            t0 = time.perf_counter()
-            hits = engine.search(data.queries[q], k=101, mode="bm25").hits
-            times[label].append(1000 * (time.perf_counter() - t0))
-            ranked[label].append([h.document.uri.removeprefix("beir:") for h in hits])
-    sq.close()
+    embedder = None
+    if real:
+        from search.embedding import load_embedder
+
+        embedder = load_embedder(settings.model)
     rows = {}
-    for label in engines:
-        rows[label] = {**summary(times[label]), "ndcg_at_10": ndcg_docs(ranked[label], data, qids)}
+    for mode in ("bm25", "hybrid", "dense") if real else ("bm25",):
+        engines = {f"sqlite engine {mode} (eval-beir's search)": Engine(sq, settings, embedder=embedder),
+                   f"postgres engine {mode} (eval-beir's search)": Engine(pg, settings, embedder=embedder)}
+        ranked = {k: [] for k in engines}
+        times = {k: [] for k in engines}
+        for q in qids:
+            for label, engine in engines.items():
+                t0 = time.perf_counter()
+                hits = engine.search(data.queries[q], k=101, mode=mode).hits
+                times[label].append(1000 * (time.perf_counter() - t0))
+                ranked[label].append([h.document.uri.removeprefix("beir:") for h in hits])
+        labels = list(engines)
+        for label in labels:
+            rows[label] = {**summary(times[label]), "ndcg_at_10": ndcg_docs(ranked[label], data, qids)}
+        rows[labels[1]]["top10_overlap_with_sqlite"] = overlap_at_10(ranked[labels[1]], ranked[labels[0]])
+        print(f"  {mode}: sqlite {rows[labels[0]]['ndcg_at_10']}, postgres {rows[labels[1]]['ndcg_at_10']}", flush=True)
+    sq.close()
     return rows
 
 
@@ -358,13 +348,13 @@ def main() -> None:
     ap.add_argument("--store", action="append", default=[], help="NAME=DIR: a built eval-beir SQLite store")
     ap.add_argument("--queries", type=int, default=0, help="first N test queries only")
     ap.add_argument("--title-weight", type=float, default=None)
-    ap.add_argument("--variants", action="store_true", help="also rank with the other BM25 lengths")
     ap.add_argument("--phrases", action="store_true",
                     help=f"also rank each query's words with its adjacent pairs as phrases (first {PHRASE_QUERIES} queries)")
     ap.add_argument("--engine", action="store_true",
-                    help="also run the whole bm25 search on both (needs the PostgreSQL documents layer)")
+                    help="also run the whole engine search on both (bm25; hybrid and dense with --real or --store)")
+    ap.add_argument("--real", action="store_true", help="use (build once) stores with the real model's vectors")
     ap.add_argument("--json", help="write the results here")
-    ap.add_argument("--write", action="store_true", help="write the table into bench/PG-LEXICAL.md")
+    ap.add_argument("--write", action="store_true", help="write the table into bench/RESULTS.md")
     args = ap.parse_args()
     stores = dict(s.split("=", 1) for s in args.store)
 
@@ -375,7 +365,8 @@ def main() -> None:
     results = []
     try:
         for name in args.dataset or ["scifact", "arguana"]:
-            results.append(run_dataset(name, stores.get(name), server, args))
+            given = stores.get(name) or (str(real_store(name)) if args.real else None)
+            results.append(run_dataset(name, given, server, args))
     finally:
         server.stop()
     if args.json:
@@ -384,7 +375,7 @@ def main() -> None:
     if args.write:
         from bench.common import write_section
 
-        write_section(ROOT / "bench" / "PG-LEXICAL.md", "Measured: keyword ranking, PostgreSQL against SQLite", markdown(results))
+        write_section(ROOT / "bench" / "RESULTS.md", "PostgreSQL and SQLite: SciFact and ArguAna", markdown(results))
 
 
 if __name__ == "__main__":

@@ -39,7 +39,7 @@ def ingest(c: Context, paths, sitemaps, feeds, crawls, max_pages, url_files, kin
            delay, timeout, ignore_robots, quiet) -> None:
     """Add files, folders (recursively) and web pages to the store.
 
-    PATHS may be files, folders or http(s) URLs. Reads .txt .md .gs .html .htm
+    PATHS may be files, folders or http(s) URLs. Reads .txt .md .gs .rst .html .htm
     .pdf .vtt .srt; other files in folders are skipped. Unchanged sources cost
     nothing on re-ingest. Exit code 1 when any source failed; the others are
     stored all the same.

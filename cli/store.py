@@ -70,16 +70,19 @@ def rebuild(c: Context, index_only) -> None:
 
 # -- doctor (reliability) -------------------------------------------------------
 @click.command()
-@click.option("--repair", is_flag=True, help="Rebuild what is derived (FTS5, FAISS), delete orphans; never re-embeds.")
+@click.option("--repair", is_flag=True,
+              help="Rebuild what is derived (keyword index, vector index), delete orphans; never re-embeds.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable report (keys in the README).")
 @pass_ctx
 @friendly_errors
 def doctor(c: Context, repair, as_json) -> None:
     """Check the store's health; exit 0 only when it is healthy.
 
-    Runs SQLite's integrity checks and compares documents, passages, vectors,
-    the FTS5 keyword index and the FAISS file. --repair fixes what is derived
-    from stored rows (no model is loaded) and checks again.
+    Runs the database's own checks (SQLite's integrity check, or PostgreSQL's
+    connection, schema and indexes) and compares documents, passages,
+    vectors, the keyword index and the vector index (FAISS file or HNSW).
+    --repair fixes what is derived from stored rows (no model is loaded) and
+    checks again.
     """
     from search import doctor as doc
     from search.store import open_store

@@ -2,7 +2,8 @@
 
 The ranking is the SQLite backend's (search/store/lexical.py: FTS5's
 ``bm25(chunks_fts, 1.0, title_weight)`` over the OR of the quoted terms),
-rebuilt from term statistics; bench/PG-LEXICAL.md measures it against FTS5:
+rebuilt from term statistics; bench/RESULTS.md ("PostgreSQL and SQLite: SciFact and ArguAna",
+bench/bench_pg_lexical.py) measures it against FTS5:
 
 - each term is one FTS5 phrase: a word, or words joined by spaces (from
   :func:`search.lexical.keyword_terms`). It is normalised by the server with

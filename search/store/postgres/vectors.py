@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 #: 49 against 45, 10,000 100 against 66. So up to 5000 the exact scan costs
 #: at most about what the alternative does, and above it the HNSW path wins.
 EXACT_SCAN_MAX = 5000
-#: ``hnsw.ef_search`` floor (and pgvector's ceiling is 1000).
+#: ``hnsw.ef_search`` floor without settings (``Settings.database_ef_search``; pgvector's ceiling is 1000).
 EF_SEARCH = 100
 EF_SEARCH_LIMIT = 1000
 #: How far an iterative scan may walk for a filtered search (pgvector's
@@ -103,7 +103,8 @@ class PgVectorSearch:
                 return []
             if len(ids) <= EXACT_SCAN_MAX:
                 return self._exact(q, k, ids)
-        ef = min(EF_SEARCH_LIMIT, max(EF_SEARCH, k))
+        floor = int(getattr(self.settings, "database_ef_search", 0) or EF_SEARCH)
+        ef = min(EF_SEARCH_LIMIT, max(1, floor, k))
         with self.store.transaction() as conn:
             conn.execute(f"SET LOCAL hnsw.ef_search = {ef}")
             conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
