@@ -27,7 +27,7 @@ from typing import Iterable
 from ...errors import StoreError
 from ...types import now_iso
 from ..base import NewChunk, NewDocument
-from .lexical import _len_sql, _tsv_sql
+from .lexical import _len_sql, _tsv_sql, postings_sql
 
 log = logging.getLogger(__name__)
 
@@ -72,12 +72,7 @@ _INSERT_CHUNKS_SQL = (
     " FROM bulk_chunks s JOIN documents d ON d.id = s.doc_id"
 )
 
-_POSTINGS_SQL = (
-    "INSERT INTO postings (lexeme, chunk_id, tf_text, tf_title, len)"
-    " SELECT u.lexeme, c.id, (SELECT count(*) FROM unnest(u.weights) w WHERE w = 'D'),"
-    " (SELECT count(*) FROM unnest(u.weights) w WHERE w = 'A'), c.len"
-    " FROM chunks c JOIN bulk_chunks s ON s.id = c.id, unnest(c.tsv) u"
-)
+_POSTINGS_SQL = postings_sql("c.id IN (SELECT id FROM bulk_chunks)")
 
 
 def vector_literal(vector) -> str:

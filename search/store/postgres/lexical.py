@@ -117,15 +117,15 @@ CHUNK_TSV_SQL = _tsv_sql("%(title)s", "%(text)s")
 #: BM25 passage length: the words of the title and of the text, stop words included (as FTS5 counts tokens).
 CHUNK_LEN_SQL = _len_sql("%(title)s", "%(text)s")
 
-_POSTINGS_SQL = """
-INSERT INTO postings (lexeme, chunk_id, tf_text, tf_title, len)
-SELECT u.lexeme, c.id,
-       (SELECT count(*) FROM unnest(u.weights) w WHERE w = 'D'),
-       (SELECT count(*) FROM unnest(u.weights) w WHERE w = 'A'),
-       c.len
-FROM chunks c, unnest(c.tsv) u
-WHERE c.id = ANY(%s)
-"""
+def postings_sql(where: str) -> str:
+    """The INSERT of the postings of the passages ``c`` for which the SQL condition ``where`` holds."""
+    return ("INSERT INTO postings (lexeme, chunk_id, tf_text, tf_title, len)"
+            " SELECT u.lexeme, c.id, (SELECT count(*) FROM unnest(u.weights) w WHERE w = 'D'),"
+            " (SELECT count(*) FROM unnest(u.weights) w WHERE w = 'A'), c.len"
+            f" FROM chunks c, unnest(c.tsv) u WHERE {where}")
+
+
+_POSTINGS_SQL = postings_sql("c.id = ANY(%s)")
 
 # -- reading ------------------------------------------------------------------
 # Each term as the index saw its words: the lexemes in position order, their

@@ -27,7 +27,7 @@ import logging
 from ...errors import StoreError, StoreMismatch
 from ...types import StoreInfo
 from ..schema import mismatch
-from .lexical import TS_CONFIG, _len_sql, _tsv_sql
+from .lexical import TS_CONFIG, _len_sql, _tsv_sql, postings_sql
 
 log = logging.getLogger(__name__)
 
@@ -195,10 +195,7 @@ END $$;
 UPDATE chunks c SET tsv = {_tsv_sql('d.title', 'c.text')}, len = {_len_sql('d.title', 'c.text')}
 FROM documents d WHERE d.id = c.doc_id;
 DELETE FROM postings;
-INSERT INTO postings (lexeme, chunk_id, tf_text, tf_title, len)
-SELECT u.lexeme, c.id, (SELECT count(*) FROM unnest(u.weights) w WHERE w = 'D'),
-       (SELECT count(*) FROM unnest(u.weights) w WHERE w = 'A'), c.len
-FROM chunks c, unnest(c.tsv) u;
+{postings_sql('true')};
 -- A new generation where passages were re-indexed (a new database stays at 0).
 INSERT INTO changes (at) SELECT now() WHERE EXISTS (SELECT FROM chunks);
 """
