@@ -113,13 +113,15 @@ def search(c: Context, query, k, kind, site, tag, date_from, date_to, as_json) -
 @click.option("-k", "--k", "k", type=click.IntRange(1, 20), help="Passages to draw the answer from (default 5).")
 @_filter_options
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output (keys in the README).")
+@click.option("--extractive", is_flag=True,
+              help="Sentences copied from the sources only, even when a writer model is set (EQUISEARCH_WRITER_URL).")
 @pass_ctx
 @friendly_errors
-def ask(c: Context, question, k, kind, site, tag, date_from, date_to, as_json) -> None:
+def ask(c: Context, question, k, kind, site, tag, date_from, date_to, as_json, extractive) -> None:
     """Answer a question with sentences from the sources, each cited [n]."""
     engine = c.engine()
     filters = _filters(kind, site, tag, date_from, date_to)
-    answer = engine.ask(question, k=k, filters=filters)
+    answer = engine.ask(question, k=k, filters=filters, written=False if extractive else None)
     if as_json:
         click.echo(json.dumps({
             "question": answer.question,
@@ -128,7 +130,11 @@ def ask(c: Context, question, k, kind, site, tag, date_from, date_to, as_json) -
             "confidence": round(answer.confidence, 4),
             "missing": list(answer.missing),
             "also_searched": list(answer.also_searched),
-            "sentences": [{"text": s.text, "ref": s.ref} for s in answer.sentences],
+            "sentences": [{"text": s.text, "ref": s.ref, "refs": list(s.cited)} for s in answer.sentences],
+            "written": answer.written,
+            "note": answer.note,
+            "unsupported": [{"text": t, "why": why} for t, why in answer.unsupported],
+            "removed_citations": answer.removed_citations,
             "sources": [hit_json(i, h) for i, h in enumerate(answer.passages, start=1)],
         }, ensure_ascii=False, indent=2))
         return
@@ -136,6 +142,10 @@ def ask(c: Context, question, k, kind, site, tag, date_from, date_to, as_json) -
         click.echo(_nothing_found(engine, filters))
         return
     click.echo(answer.text)
+    if answer.note:
+        click.echo(f"({answer.note})")
+    for text, why in answer.unsupported:
+        click.echo(f"  left out: {text} ({why})")
     if answer.also_searched:
         click.echo(f"(also searched: {', '.join(answer.also_searched)})")
     click.echo("\nClosest passages:" if answer.abstained else "\nSources:")

@@ -29,7 +29,7 @@ import numpy as np
 from . import intent, spelling
 from .answer import Question, compose_answer
 from .embedding import Embedder, load_embedder, query_embedder
-from .errors import EquisearchError, QueryError
+from .errors import EquisearchError, ModelError, QueryError
 from .hybrid import Candidate, convex_fusion, diversify, reciprocal_rank_fusion
 from .lexical import STOPWORDS, keyword_terms, query_terms
 from .settings import Settings
@@ -109,6 +109,7 @@ class Engine:
         self.index = store.vector_index(settings)
         self._embedder = embedder
         self._reranker = _UNSET
+        self._support = None
         self._sentences = SentenceCache(lambda: self.embedder)
 
     @classmethod
@@ -492,8 +493,43 @@ class Engine:
                 c.dense = float(vecs[c.chunk_id] @ qvec)
 
     # -- ask -------------------------------------------------------------
-    def ask(self, question: str, k: int | None = None, filters: Filters | None = None) -> Answer:
-        """An extractive answer with [n] citations, or an abstention."""
+    def ask(self, question: str, k: int | None = None, filters: Filters | None = None,
+            written: bool | None = None) -> Answer:
+        """An extractive answer with [n] citations, or an abstention.
+
+        With ``writer_url`` set (or ``written`` True and a URL set) the
+        answer is written by that endpoint's model and checked sentence by
+        sentence (:mod:`search.written`); ``written=False`` keeps it
+        extractive. Any failure of the endpoint gives the extractive answer
+        with a one-line ``note``.
+        """
+        answer = self._extractive(question, k, filters)
+        if (written is None or written) and self.settings.writer_url.strip():
+            from .written import write_answer
+
+            return write_answer(answer, self.settings, self.support_check())
+        return answer
+
+    def support_check(self):
+        """The check of written sentences (:class:`search.written.SupportCheck`), made once.
+
+        It uses the bundled relevance model when it is present and loads;
+        otherwise the lexical and sentence-similarity checks alone (logged).
+        """
+        if self._support is None:
+            from .rerank import BUNDLED_DIR, load_reranker
+            from .written import SupportCheck
+
+            reranker = None
+            if (BUNDLED_DIR / "reranker.json").is_file():
+                try:
+                    reranker = load_reranker("bundled")
+                except ModelError as exc:
+                    log.warning("written answers checked without the relevance model: %s", exc)
+            self._support = SupportCheck(self._sentences, self.settings, reranker)
+        return self._support
+
+    def _extractive(self, question: str, k: int | None, filters: Filters | None) -> Answer:
         q = self._prepare(question)
         asked = intent.detect(q.text)
         with self.store.consistent_view():  # one consistent state while an ingest commits

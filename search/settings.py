@@ -115,6 +115,30 @@ class Settings:
     answer_sentences: int = _setting(3, "Most sentences in an extractive answer (2-4 reads well).")
     answer_points: int = _setting(
         4, "Most points in a list answer (\"what works\", \"what needs to improve\" questions): one a passage, distinct sources first.")
+    writer_url: str = _setting(
+        "",
+        "Written answers: base URL of an OpenAI-compatible chat endpoint (e.g. http://127.0.0.1:8080/v1 for llama.cpp's server or Ollama). Empty (default): answers are extractive and nothing is sent anywhere. When set, the question and the retrieved passages are sent to it.",
+    )
+    writer_model: str = _setting("", "Written answers: the model name the endpoint is asked for.")
+    writer_api_key_env: str = _setting(
+        "EQUISEARCH_WRITER_API_KEY",
+        "Written answers: the environment variable holding the endpoint's API key (sent as a Bearer token when it is set; the key itself is never a setting).",
+    )
+    writer_timeout: float = _setting(
+        20.0, "Written answers: seconds to wait for the endpoint; past that the extractive answer is shown with a note.")
+    writer_max_tokens: int = _setting(300, "Written answers: most tokens the model may write.")
+    writer_json: bool = _setting(
+        True,
+        "Written answers: ask for the reply as JSON (response_format json_object with a schema, which llama.cpp enforces); 0 for servers that refuse response_format (replies are then read as text with [n] markers).",
+    )
+    writer_min_sentences: int = _setting(
+        1, "Written answers: fewest checked sentences a written answer needs; with fewer the extractive answer is shown.")
+    writer_min_term_share: float = _setting(
+        0.75, "Written answers: share of a sentence's content words (stemmed) that must be in the passages it cites.")
+    writer_min_similarity: float = _setting(
+        0.6, "Written answers: a sentence must be at least this similar (cosine) to one sentence of the passages it cites.")
+    writer_min_relevance: float = _setting(
+        0.3, "Written answers: the bundled relevance model's probability that the cited passage bears on the sentence must reach this (0.3: on the starter questions 90% of sentences copied from a passage score at least 0.34 against it, and 65% of pairings with another passage score below 0.3; bench/RESULTS.md).")
     abstain_threshold: float = _setting(
         1.10,
         "Abstain when the answer confidence (best sentence cosine + coverage_weight x share of question words found - missing_term_penalty if a specific word is missing) is below this (calibrated in bench/QUALITY.md).",
@@ -225,6 +249,13 @@ def _coerce(name: str, type_name, raw: str):
             return int(raw)
         if kind == "float":
             return float(raw)
+        if kind == "bool":
+            value = raw.strip().lower()
+            if value in ("1", "true", "yes", "on"):
+                return True
+            if value in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
     except ValueError as exc:
         raise EquisearchError(
             f"{ENV_PREFIX}{name.upper()}={raw!r} is not a valid {kind}: fix or unset it"

@@ -214,6 +214,18 @@ class AnswerSentence:
     score: float
     start: int = -1
     end: int = -1
+    #: Every passage a written sentence cites (:mod:`search.written`); empty: just ``ref``.
+    refs: tuple[int, ...] = ()
+
+    @property
+    def cited(self) -> tuple[int, ...]:
+        """The passage numbers this sentence cites."""
+        return self.refs or (self.ref,)
+
+    @property
+    def markers(self) -> str:
+        """Its citation markers: "[2]", "[1][3]"."""
+        return "".join(f"[{n}]" for n in self.cited)
 
 
 @dataclass(frozen=True)
@@ -236,11 +248,23 @@ class Answer:
     missing: tuple[str, ...] = ()
     #: The kind of question (search/intent.py): "what-works", "definition", ...
     intent: str = "factual"
+    #: Written by a language model and checked sentence by sentence
+    #: (search/written.py); False: every sentence is copied from its passage.
+    written: bool = False
+    #: One line for the reader about how the answer was made (a written
+    #: answer, or why a written one was not used).
+    note: str = ""
+    #: Written sentences left out, each with why its cited passages do not support it.
+    unsupported: tuple[tuple[str, str], ...] = ()
+    #: Citations in the model's reply to passages it was not given (removed).
+    removed_citations: int = 0
+    #: Seconds spent on the model server (0: not asked).
+    writer_seconds: float = 0.0
 
     @property
     def is_list(self) -> bool:
         """Shown as a list of points ("what works" and inspection-finding questions)."""
-        return self.intent in ("what-works", "needs-improve", "strengths") and len(self.sentences) > 1
+        return not self.written and self.intent in ("what-works", "needs-improve", "strengths") and len(self.sentences) > 1
 
     @property
     def text(self) -> str:
@@ -249,8 +273,8 @@ class Answer:
             about = f" (nothing found about: {', '.join(self.missing)})" if self.missing else ""
             return f"The sources do not answer this question clearly{about}. The closest passages are listed below."
         if self.is_list:
-            return "\n".join(f"- {s.text} [{s.ref}]" for s in self.sentences)
-        return " ".join(f"{s.text} [{s.ref}]" for s in self.sentences)
+            return "\n".join(f"- {s.text} {s.markers}" for s in self.sentences)
+        return " ".join(f"{s.text} {s.markers}" for s in self.sentences)
 
 
 @dataclass(frozen=True)

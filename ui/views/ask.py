@@ -106,16 +106,26 @@ def render_answer(answer) -> None:
         about = f" Nothing in them is about: {md(', '.join(answer.missing))}." if answer.missing else ""
         st.warning(f"The sources don't answer this clearly.{about} The closest passages are below, so you can judge.")
     else:
-        parts = [f'{esc(s.text)} <a href="#source-{s.ref}" class="eq-ref">[{s.ref}]</a>' for s in answer.sentences]
+        parts = [esc(s.text) + " " + "".join(f'<a href="#source-{n}" class="eq-ref">[{n}]</a>' for n in s.cited)
+                 for s in answer.sentences]
+        if answer.written:
+            st.info("Written answer: a language model wrote it from the passages below; each sentence was checked "
+                    "against the passages it cites, and sentences they do not support were left out.")
         # "What works" questions are answered with points, one a source passage.
         body = ("<ul style=\"margin:0\">" + "".join(f"<li>{p}</li>" for p in parts) + "</ul>"
                 if answer.is_list else " ".join(parts))
         st.html(f'<div class="eq-answer" style="font-size:1.1rem;line-height:1.6">{body}</div>')
+    if answer.note and not answer.written:
+        st.caption(esc(answer.note))
+    if answer.unsupported:
+        with st.expander(f"Left out of the written answer ({len(answer.unsupported)})"):
+            for text, why in answer.unsupported:
+                st.markdown(f"- ~~{md(text)}~~ — {md(why)}")
     if answer.also_searched:
         st.caption("Also searched for: " + ", ".join(esc(t) for t in answer.also_searched))
     st.subheader("Closest passages" if answer.abstained else "Sources")
     for n, hit in enumerate(answer.passages, start=1):
-        render_card(n, hit, [(s.start, s.end) for s in answer.sentences if s.ref == n])
+        render_card(n, hit, [(s.start, s.end) for s in answer.sentences if s.ref == n and s.start >= 0])
 
 
 def render_card(n: int, hit, spans: list[tuple[int, int]]) -> None:
@@ -145,8 +155,13 @@ def render_card(n: int, hit, spans: list[tuple[int, int]]) -> None:
 def main() -> None:
     engine = engine_or_stop()
     st.title("Ask")
-    st.caption("Answers built from your education-equity sources, every sentence cited. No text is made up: "
-               "each sentence is copied from the passage its number points to.")
+    if engine.settings.writer_url.strip():
+        st.caption("Answers built from your education-equity sources, every sentence cited. Written answers come "
+                   "from the language model this site is set up with, checked sentence by sentence against the "
+                   "passages they cite; otherwise each sentence is copied from the passage its number points to.")
+    else:
+        st.caption("Answers built from your education-equity sources, every sentence cited. No text is made up: "
+                   "each sentence is copied from the passage its number points to.")
     show_flashes()
     generation = engine.store.generation()
     f = facets(engine_location(), generation)

@@ -1,0 +1,132 @@
+"""Written answers with a small model: what survives the check, what it costs (bench/RESULTS.md).
+
+Usage: python bench/bench_written.py [--store-dir DIR] [--limit N]
+
+Starts llama.cpp's OpenAI-compatible server on loopback with SmolLM2-135M-
+Instruct (tests/llm_server.py; `make llm` installs it), asks every question
+of shared/dev-eval/seeds.jsonl and tests/data/starter_questions.jsonl on the
+starter store (A) and shared/dev-eval/plac.jsonl on starter + edu_plac (B),
+once extractive only and once with the writer on, and records:
+
+* how many answers were written (not fallen back) and why the others fell back;
+* of the sentences the model wrote, the share that survive the check;
+* citations to passages that were not given: found in replies, shown (must be 0);
+* added latency per answer (p50/p95 of the with-writer ask minus the extractive ask).
+
+Every surviving sentence is written to bench/written_sample.jsonl with the
+titles of the passages it cites (not their text: edu_plac holds two
+non-commercial files), for the hand check recorded in RESULTS.md. The
+question sets are dev sets; none of the check's thresholds were fitted to them.
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import statistics
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.bench_answers import build  # noqa: E402
+from bench.common import machine_line, write_section  # noqa: E402
+
+SHARED = ROOT.parent / "shared"
+SETS = [("A", SHARED / "dev-eval" / "seeds.jsonl"), ("A", ROOT / "tests" / "data" / "starter_questions.jsonl"),
+        ("B", SHARED / "dev-eval" / "plac.jsonl")]
+
+
+def pct(values, q):
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))] if values else 0.0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--store-dir", default="/work/benchcache/answers")
+    ap.add_argument("--limit", type=int, default=0, help="questions per set (0: all)")
+    ap.add_argument("--sample", default=str(ROOT / "bench" / "written_sample.jsonl"))
+    ap.add_argument("--write", action="store_true", help="write the section of bench/RESULTS.md")
+    args = ap.parse_args()
+    from search.api import Engine
+    from search.evaluate import load_eval
+    from search.settings import Settings
+    from tests.llm_server import MODEL_NAME, start_server, stop_server, unavailable
+
+    if unavailable():
+        sys.exit(unavailable())
+    url, proc = start_server(Path("/tmp/bench-llm-server.log"))
+    try:
+        engines = {}
+        stats = collections.Counter()
+        fallbacks = collections.Counter()
+        reasons = collections.Counter()
+        added, writer_s, sample = [], [], []
+        for store, path in SETS:
+            if not path.exists():
+                print(f"skipped {path}: not found", flush=True)
+                continue
+            if store not in engines:
+                home = build(Path(args.store_dir), store)
+                base = Settings(home=str(home))
+                engines[store] = Engine.open(home, replace(base, writer_url=url, writer_model=MODEL_NAME,
+                                                          writer_timeout=120))
+            engine = engines[store]
+            questions = load_eval(path)
+            questions = questions[: args.limit] if args.limit else questions
+            for item in questions:
+                q = item.question
+                t0 = time.perf_counter()
+                plain = engine.ask(q, written=False)
+                t1 = time.perf_counter()
+                answer = engine.ask(q)
+                t2 = time.perf_counter()
+                stats["questions"] += 1
+                if plain.abstained:
+                    stats["abstained (not sent)"] += 1
+                    continue
+                stats["sent"] += 1
+                added.append((t2 - t1) - (t1 - t0))
+                writer_s.append(answer.writer_seconds)
+                kept = len(answer.sentences) if answer.written else 0
+                stats["written"] += answer.written
+                stats["sentences kept"] += kept
+                stats["sentences dropped"] += len(answer.unsupported)
+                stats["citations removed"] += answer.removed_citations
+                shown = {n for s in answer.sentences for n in s.cited}
+                stats["citations shown outside the passages"] += sum(n < 1 or n > len(answer.passages) for n in shown)
+                for _, why in answer.unsupported:
+                    reasons[why.split("(")[0].split("'")[0].strip()] += 1
+                if not answer.written:
+                    fallbacks[answer.note.split(";")[0].replace("Written answer not available (", "").rstrip(")")] += 1
+                for s in answer.sentences if answer.written else ():
+                    sample.append({"set": path.name, "id": item.id, "question": q, "sentence": s.text,
+                                   "cites": [{"n": n, "title": answer.passages[n - 1].document.title,
+                                              "uri": answer.passages[n - 1].document.uri} for n in s.cited]})
+                print(f"{path.name} {item.id}: {'written' if answer.written else 'fallback'} kept {kept} "
+                      f"dropped {len(answer.unsupported)} {answer.writer_seconds:.1f}s", flush=True)
+    finally:
+        stop_server(proc)
+    Path(args.sample).write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in sample))
+    written_total = stats["sentences kept"] + stats["sentences dropped"]
+    result = {
+        "stats": dict(stats), "fallbacks": dict(fallbacks), "drop_reasons": dict(reasons),
+        "survival": round(stats["sentences kept"] / written_total, 3) if written_total else None,
+        "added_latency_s": {"p50": round(statistics.median(added), 2) if added else None,
+                            "p95": round(pct(added, 0.95), 2)},
+        "writer_s": {"p50": round(statistics.median(writer_s), 2) if writer_s else None,
+                     "p95": round(pct(writer_s, 0.95), 2)},
+    }
+    print(json.dumps(result, indent=2))
+    Path("/tmp/bench_written.json").write_text(json.dumps(result, indent=2))
+    if args.write:
+        body = [machine_line(), "", "```json", json.dumps(result, indent=2), "```"]
+        write_section(ROOT / "bench" / "RESULTS.md", "Written answers (SmolLM2-135M, raw)", "\n".join(body))
+
+
+if __name__ == "__main__":
+    main()
