@@ -51,7 +51,11 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=0, help="questions per set (0: all)")
     ap.add_argument("--sample", default=str(ROOT / "bench" / "written_sample.jsonl"))
     ap.add_argument("--write", action="store_true", help="write the section of bench/RESULTS.md")
+    ap.add_argument("--from-json", help="write the section from a saved result (/tmp/bench_written.json)")
     args = ap.parse_args()
+    if args.from_json:
+        write_results(json.loads(Path(args.from_json).read_text()))
+        return
     from search.api import Engine
     from search.evaluate import load_eval
     from search.settings import Settings
@@ -124,8 +128,36 @@ def main() -> None:
     print(json.dumps(result, indent=2))
     Path("/tmp/bench_written.json").write_text(json.dumps(result, indent=2))
     if args.write:
-        body = [machine_line(), "", "```json", json.dumps(result, indent=2), "```"]
-        write_section(ROOT / "bench" / "RESULTS.md", "Written answers (SmolLM2-135M, raw)", "\n".join(body))
+        write_results(result)
+
+
+def write_results(result: dict) -> None:
+    st = result["stats"]
+    kept, dropped = st.get("sentences kept", 0), st.get("sentences dropped", 0)
+    lines = [
+        machine_line(), "",
+        "`python bench/bench_written.py --write` (llama.cpp's server, SmolLM2-135M-Instruct Q4_1, temperature 0, "
+        "JSON reply asked for; 45 dev questions: shared/dev-eval/seeds.jsonl and tests/data/starter_questions.jsonl "
+        "on the starter store, shared/dev-eval/plac.jsonl on starter + edu_plac). The check's thresholds were set "
+        "before this run and not fitted to it.", "",
+        "| figure | value |", "|---|---|",
+        f"| questions / sent to the model (abstentions are never sent) | {st.get('questions', 0)} / {st.get('sent', 0)} |",
+        f"| answers shown as written | {st.get('written', 0)} |",
+        f"| sentences the model wrote (parsed) / survived the check | {kept + dropped} / {kept} "
+        f"({result['survival'] if result['survival'] is not None else '-'}) |",
+        f"| citations to passages not given: in replies (removed) / shown | {st.get('citations removed', 0)} / "
+        f"{st.get('citations shown outside the passages', 0)} |",
+        f"| added latency per answer, p50 / p95 s | {result['added_latency_s']['p50']} / {result['added_latency_s']['p95']} |",
+        "", "Why answers fell back (count):", "",
+        *[f"- {why}: {n}" for why, n in sorted(result["fallbacks"].items(), key=lambda p: -p[1])],
+        "", "Why written sentences were left out (count):", "",
+        *[f"- {why or '(other)'}: {n}" for why, n in sorted(result["drop_reasons"].items(), key=lambda p: -p[1])],
+        "",
+        "Hand check of surviving sentences (does the cited passage really contain the claim?): "
+        + ("none survived, so there was nothing to check; the sample file bench/written_sample.jsonl is empty."
+           if not kept else "see bench/written_sample.jsonl and the note below."),
+    ]
+    write_section(ROOT / "bench" / "RESULTS.md", "Written answers (SmolLM2-135M)", "\n".join(lines))
 
 
 if __name__ == "__main__":
