@@ -248,3 +248,32 @@ def test_cli_ask_json_and_extractive_flag(starter_store, canned, monkeypatch):
     canned.requests.clear()
     res = runner.invoke(main, ["--store", str(starter_store), "ask", "--extractive", QUESTION])
     assert res.exit_code == 0 and canned.requests == [] and "[" in res.output
+
+
+@pytest.mark.slow
+def test_ui_marks_written_answers_and_shows_fallbacks(ui_store_copy, canned, monkeypatch, real_embedder):
+    """The Ask page through AppTest: the info box, [n] links, the left-out expander; a failure's note."""
+    from .test_ui import ask, html, open_app
+
+    monkeypatch.setenv("EQUISEARCH_WRITER_URL", canned.url)
+    monkeypatch.setenv("EQUISEARCH_WRITER_MODEL", "test-model")
+    monkeypatch.setenv("EQUISEARCH_WRITER_TIMEOUT", "3")
+    engine = Engine.open(ui_store_copy, Settings(home=str(ui_store_copy)), embedder=real_embedder)
+    text, ref = _true_sentence(engine)
+    canned.content = _reply((text, [ref]), ("Every school must pay 4,000 pounds to each PLAC pupil.", [ref]))
+    at = open_app(ui_store_copy, monkeypatch)
+    assert any("Written answers come from the language model" in c.value for c in at.caption)
+    ask(at, QUESTION)
+    assert len(canned.requests) == 1
+    assert any(i.value.startswith("Written answer:") for i in at.info)
+    answer_html = next(h for h in html(at).split("\n") if 'class="eq-answer"' in h)
+    assert text.split()[0] in answer_html and f'href="#source-{ref}"' in answer_html
+    assert "4,000 pounds" not in answer_html
+    assert [e.label for e in at.expander] == ["Left out of the written answer (1)"]
+    assert "4,000 pounds" in at.expander[0].markdown[0].value
+    # The endpoint fails: the extractive answer, no info box, the one-line note as a caption.
+    canned.status = 500
+    ask(at, "Who counts as a previously looked-after child for school admissions?")
+    assert not any(i.value.startswith("Written answer:") for i in at.info)
+    assert any("HTTP 500" in c.value and "showing sentences from the sources" in c.value for c in at.caption)
+    assert not at.expander and 'class="eq-answer"' in html(at)
