@@ -231,8 +231,10 @@ class Engine:
         if mode not in MODES:
             raise QueryError(f"unknown search mode {mode!r}: use one of {', '.join(MODES)}")
         t0 = time.perf_counter()
-        q = self._prepare(query, encode=mode != "bm25")
-        with self.store.consistent_view():  # one consistent state while an ingest commits
+        # One consistent state while an ingest commits, and on PostgreSQL one
+        # pooled connection for the whole search (the spelling check's reads too).
+        with self.store.consistent_view():
+            q = self._prepare(query, encode=mode != "bm25")
             hits = self._search_vec(q, k or self.settings.top_k, filters, mode=mode)
         return SearchResult(q.text, tuple(hits), q.expansion.shown, (time.perf_counter() - t0) * 1000)
 
@@ -530,9 +532,9 @@ class Engine:
         return self._support
 
     def _extractive(self, question: str, k: int | None, filters: Filters | None) -> Answer:
-        q = self._prepare(question)
-        asked = intent.detect(q.text)
-        with self.store.consistent_view():  # one consistent state while an ingest commits
+        with self.store.consistent_view():  # one state while an ingest commits; one connection on PostgreSQL
+            q = self._prepare(question)
+            asked = intent.detect(q.text)
             hits = self._search_vec(q, k or self.settings.top_k, filters, per_doc_limit=self._per_doc_limit(asked))
             n = self.store.passage_count()
             weights = self.term_weights(q.terms, n)

@@ -31,6 +31,7 @@ from .health import PgHealthMixin
 from .lexical import PgLexicalMixin
 from .lists import PgListsMixin
 from .schema import PG_SCHEMA_VERSION, SchemaMixin
+from .vectors import session_ef_search
 
 __all__ = ["PgStore", "is_database_url", "redact", "PG_SCHEMA_VERSION"]
 
@@ -61,12 +62,14 @@ class PgStore(ConnectionMixin, SchemaMixin, PgDocumentsMixin, PgLexicalMixin, Pg
     backend = "postgresql"
 
     def __init__(self, url: str, *, statement_timeout_s: float | None = None, connect_timeout_s: float = 10.0,
-                 pool_size: int = 8):
+                 pool_size: int = 8, ef_search: int = 0):
         self.url = url.strip()
         self.display = redact(self.url)
         self.statement_timeout_s = statement_timeout_s or None
         self.connect_timeout_s = connect_timeout_s
         self.pool_size = pool_size
+        #: hnsw.ef_search every connection starts with (0: pgvector's default; see vectors.py).
+        self.ef_search = int(ef_search or 0)
         self.path = local_folder(self.url)
         self.new_vector_dtype = DEFAULT_VECTOR_DTYPE
         #: True when this login may not create tables (it cannot migrate).
@@ -89,7 +92,8 @@ class PgStore(ConnectionMixin, SchemaMixin, PgDocumentsMixin, PgLexicalMixin, Pg
 
             settings = Settings.from_env()
         store = cls(url, statement_timeout_s=settings.database_statement_timeout,
-                    connect_timeout_s=settings.database_connect_timeout, pool_size=settings.database_pool_size)
+                    connect_timeout_s=settings.database_connect_timeout, pool_size=settings.database_pool_size,
+                    ef_search=session_ef_search(settings))
         try:
             import psycopg  # noqa: F401
             import psycopg_pool  # noqa: F401

@@ -136,6 +136,13 @@ class ConnectionMixin:
         options = []
         if self.statement_timeout_s:
             options.append(f"-c statement_timeout={int(self.statement_timeout_s * 1000)}")
+        # How an unfiltered vector query scans HNSW (vectors.py), set once per
+        # connection at start-up: a search is then one statement, not a
+        # transaction with two SET LOCALs (round trips that cost most under
+        # many clients). pgvector takes the values when its library loads.
+        ef = int(getattr(self, "ef_search", 0) or 0)
+        if ef:
+            options.append(f"-c hnsw.ef_search={ef} -c hnsw.iterative_scan=relaxed_order")
         kwargs: dict[str, Any] = {"autocommit": True, "connect_timeout": max(1, int(self.connect_timeout_s))}
         if options:
             kwargs["options"] = " ".join(options)
@@ -236,6 +243,7 @@ class ConnectionMixin:
             return
         with self._errors(), self._pool.connection() as conn:
             self._local.conn = conn
+            self._local.view = {}  # what one snapshot answers once (schema.py's generation)
             try:
                 conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
                 try:
@@ -245,6 +253,7 @@ class ConnectionMixin:
                         conn.execute("COMMIT")
             finally:
                 self._local.conn = None
+                self._local.view = None
 
     def close(self) -> None:
         pool = getattr(self, "_pool", None)

@@ -261,8 +261,18 @@ class SchemaMixin:
         return "float16"
 
     def generation(self) -> int:
-        """The id of the last committed passage write (readers compare it to what they loaded)."""
-        return int(self.scalar("SELECT max(id) FROM changes", default=0))
+        """The id of the last committed passage write (readers compare it to what they loaded).
+
+        Read once per :meth:`consistent_view`: its snapshot cannot see a
+        later write, and a search asks several times.
+        """
+        view = getattr(self._local, "view", None)
+        if view is not None and "generation" in view:
+            return view["generation"]
+        gen = int(self.scalar("SELECT max(id) FROM changes", default=0))
+        if view is not None:
+            view["generation"] = gen
+        return gen
 
     def info(self) -> StoreInfo:
         row = self.one(

@@ -7,8 +7,11 @@ there is nothing to load, follow or save: :class:`PgVectorSearch` is the
 own index current, and its ``ensure_current``/``apply``/``save`` do
 nothing.
 
-A search is one statement in a transaction that sets, for itself only
-(``SET LOCAL``), how the HNSW scan runs (bench/PG-SPIKE.md measured each):
+A search is one statement. Every connection starts with the scan settings
+below (``PgStore.open`` passes them at connect); a search that needs others
+(a larger ``k``, a filter) sets them for its own transaction only
+(``set_config(..., true)``, i.e. ``SET LOCAL``, in one round trip).
+How the HNSW scan runs (bench/PG-SPIKE.md measured each):
 
 - ``hnsw.ef_search`` at least 100 (recall@10 0.995 on SciFact) and at
   least ``k``;
@@ -52,6 +55,12 @@ EF_SEARCH_LIMIT = 1000
 #: store), and the memory it may use for that, in multiples of work_mem.
 FILTERED_MAX_SCAN_TUPLES = 2_000_000_000
 FILTERED_SCAN_MEM_MULTIPLIER = 8
+
+
+def session_ef_search(settings) -> int:
+    """The ``hnsw.ef_search`` a connection starts with: ``Settings.database_ef_search`` within pgvector's bounds."""
+    floor = int(getattr(settings, "database_ef_search", 0) or EF_SEARCH)
+    return min(EF_SEARCH_LIMIT, max(1, floor))
 
 
 _NEAREST_SQL = ("SELECT id, d FROM (SELECT id, vector <=> %(q)s::halfvec AS d FROM chunks"
@@ -103,17 +112,23 @@ class PgVectorSearch:
                 return []
             if len(ids) <= EXACT_SCAN_MAX:
                 return self._exact(q, k, ids)
-        floor = int(getattr(self.settings, "database_ef_search", 0) or EF_SEARCH)
-        ef = min(EF_SEARCH_LIMIT, max(1, floor, k))
-        with self.store.transaction() as conn:
-            conn.execute(f"SET LOCAL hnsw.ef_search = {ef}")
-            conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-            if ids is None:
-                rows = conn.execute(_NEAREST_SQL, {"q": q, "k": k}).fetchall()
-            else:
-                conn.execute(f"SET LOCAL hnsw.max_scan_tuples = {FILTERED_MAX_SCAN_TUPLES}")
-                conn.execute(f"SET LOCAL hnsw.scan_mem_multiplier = {FILTERED_SCAN_MEM_MULTIPLIER}")
-                rows = conn.execute(_FILTERED_SQL, {"q": q, "k": k, "ids": ids}).fetchall()
+        ef = min(EF_SEARCH_LIMIT, max(session_ef_search(self.settings), k))
+        if ids is None and ef == getattr(self.store, "ef_search", 0):
+            # The connection started with this ef_search and the iterative
+            # scan (PgStore.open): one statement, no SET LOCAL round trips.
+            rows = self.store.execute(_NEAREST_SQL, {"q": q, "k": k})
+        else:
+            with self.store.transaction() as conn:
+                scan = {"hnsw.ef_search": ef, "hnsw.iterative_scan": "relaxed_order"}
+                if ids is not None:
+                    scan |= {"hnsw.max_scan_tuples": FILTERED_MAX_SCAN_TUPLES,
+                             "hnsw.scan_mem_multiplier": FILTERED_SCAN_MEM_MULTIPLIER}
+                # set_config(..., true) is SET LOCAL: all of them in one round trip.
+                conn.execute("SELECT " + ", ".join(["set_config(%s, %s, true)"] * len(scan)),
+                             [str(x) for pair in scan.items() for x in pair])
+                sql, params = (_NEAREST_SQL, {"q": q, "k": k}) if ids is None else (
+                    _FILTERED_SQL, {"q": q, "k": k, "ids": ids})
+                rows = conn.execute(sql, params).fetchall()
         if ids is not None and len(rows) < k and len(rows) < len(ids):
             # The iterative scan stopped at its limits before k passed the
             # filter: the exact scan finds every one there is.
