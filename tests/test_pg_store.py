@@ -383,6 +383,9 @@ def test_filtered_search_returns_k_and_the_exact_top_k(random_store, monkeypatch
     assert np.mean(recalls) >= 0.9
     # k above ef_search's floor: still k (iterative scan).
     assert len(index.search(q, 300)) == 300
+    # Each connection starts with the scan settings, so an unfiltered search is one statement.
+    assert store.scalar("SHOW hnsw.ef_search") == str(pg_vectors.session_ef_search(Settings()))
+    assert store.scalar("SHOW hnsw.iterative_scan") == "relaxed_order"
 
     # Many allowed ids: the planner picks the primary key (exact) or HNSW. Here HNSW is made the
     # only choice (no primary-key lookup, no sequential scan), as on a large store.
