@@ -4,8 +4,10 @@ Usage: python bench/bench_written.py [--store-dir DIR] [--limit N]
 
 Starts llama.cpp's OpenAI-compatible server on loopback with SmolLM2-135M-
 Instruct (tests/llm_server.py; `make llm` installs it), asks every question
-of shared/dev-eval/seeds.jsonl and tests/data/starter_questions.jsonl on the
-starter store (A) and shared/dev-eval/plac.jsonl on starter + edu_plac (B),
+of shared/dev-eval/seeds.jsonl, tests/data/starter_questions.jsonl and
+tests/data/blind/starter.jsonl on the starter store (A) and
+shared/dev-eval/plac.jsonl and tests/data/blind/plac.jsonl on starter +
+edu_plac (B),
 once extractive only and once with the writer on, and records:
 
 * how many answers were written (not fallen back) and why the others fell back;
@@ -23,6 +25,8 @@ from __future__ import annotations
 import argparse
 import collections
 import json
+import os
+import re
 import statistics
 import sys
 import time
@@ -37,7 +41,8 @@ from bench.common import machine_line, write_section  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
 SETS = [("A", SHARED / "dev-eval" / "seeds.jsonl"), ("A", ROOT / "tests" / "data" / "starter_questions.jsonl"),
-        ("B", SHARED / "dev-eval" / "plac.jsonl")]
+        ("B", SHARED / "dev-eval" / "plac.jsonl"),
+        ("A", ROOT / "tests" / "data" / "blind" / "starter.jsonl"), ("B", ROOT / "tests" / "data" / "blind" / "plac.jsonl")]
 
 
 def pct(values, q):
@@ -70,6 +75,7 @@ def main() -> None:
         fallbacks = collections.Counter()
         reasons = collections.Counter()
         added, writer_s, sample = [], [], []
+        sets: dict[str, int] = {}
         for store, path in SETS:
             if not path.exists():
                 print(f"skipped {path}: not found", flush=True)
@@ -82,6 +88,7 @@ def main() -> None:
             engine = engines[store]
             questions = load_eval(path)
             questions = questions[: args.limit] if args.limit else questions
+            sets[f"{path.parent.name}/{path.name}"] = len(questions)
             for item in questions:
                 q = item.question
                 t0 = time.perf_counter()
@@ -106,11 +113,13 @@ def main() -> None:
                 for _, why in answer.unsupported:
                     reasons[why.split("(")[0].split("'")[0].strip()] += 1
                 if not answer.written:
-                    fallbacks[answer.note.split(";")[0].replace("Written answer not available (", "").rstrip(")")] += 1
+                    why = answer.note.split(";")[0].replace("Written answer not available (", "").rstrip(")")
+                    fallbacks[re.sub(r"\d+ of its \d+", "N of its M", why)] += 1
                 for s in answer.sentences if answer.written else ():
                     sample.append({"set": path.name, "id": item.id, "question": q, "sentence": s.text,
                                    "cites": [{"n": n, "title": answer.passages[n - 1].document.title,
-                                              "uri": answer.passages[n - 1].document.uri} for n in s.cited]})
+                                              "uri": answer.passages[n - 1].document.uri,
+                                              "chunk": answer.passages[n - 1].chunk.id} for n in s.cited]})
                 print(f"{path.name} {item.id}: {'written' if answer.written else 'fallback'} kept {kept} "
                       f"dropped {len(answer.unsupported)} {answer.writer_seconds:.1f}s", flush=True)
     finally:
@@ -118,7 +127,8 @@ def main() -> None:
     Path(args.sample).write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in sample))
     written_total = stats["sentences kept"] + stats["sentences dropped"]
     result = {
-        "stats": dict(stats), "fallbacks": dict(fallbacks), "drop_reasons": dict(reasons),
+        "sets": sets, "stats": dict(stats), "load_average": " ".join(f"{x:.1f}" for x in os.getloadavg()),
+        "fallbacks": dict(fallbacks), "drop_reasons": dict(reasons),
         "survival": round(stats["sentences kept"] / written_total, 3) if written_total else None,
         "added_latency_s": {"p50": round(statistics.median(added), 2) if added else None,
                             "p95": round(pct(added, 0.95), 2)},
@@ -131,15 +141,39 @@ def main() -> None:
         write_results(result)
 
 
+HAND_CHECK = ROOT / "bench" / "written_handcheck.jsonl"
+
+
+def hand_check() -> str:
+    """The hand check's summary: bench/written_handcheck.jsonl holds one verdict per sampled sentence.
+
+    Each line: ``{"sentence": ..., "verdict": "contains" | "partly" | "not", "why": ...}``, written by a
+    person who read the cited passage (not by this script).
+    """
+    if not HAND_CHECK.exists():
+        return "not done yet (bench/written_handcheck.jsonl is missing)."
+    rows = [json.loads(line) for line in HAND_CHECK.read_text().splitlines() if line.strip()]
+    sample = {json.loads(line)["sentence"] for line in (ROOT / "bench" / "written_sample.jsonl").read_text().splitlines()
+              if line.strip()}
+    rows = [r for r in rows if r["sentence"] in sample]
+    counts = collections.Counter(r["verdict"] for r in rows)
+    out = [f"{len(rows)} sentences read against their cited passages (every survivor when fewer than 50 survived): "
+           + ", ".join(f"{v} {counts.get(v, 0)}" for v in ("contains", "partly", "not")) + ".", ""]
+    out += [f"- {r['verdict']}: “{r['sentence']}” ({r['why']})" for r in rows]
+    return "\n".join(out)
+
+
 def write_results(result: dict) -> None:
     st = result["stats"]
     kept, dropped = st.get("sentences kept", 0), st.get("sentences dropped", 0)
     lines = [
-        machine_line(), "",
+        machine_line(), f"Load average at the end of the run: {result.get('load_average', '-')}.", "",
         "`python bench/bench_written.py --write` (llama.cpp's server, SmolLM2-135M-Instruct Q4_1, temperature 0, "
-        "JSON reply asked for; 45 dev questions: shared/dev-eval/seeds.jsonl and tests/data/starter_questions.jsonl "
-        "on the starter store, shared/dev-eval/plac.jsonl on starter + edu_plac). The check's thresholds were set "
-        "before this run and not fitted to it.", "",
+        "JSON reply asked for, the instruction and worked example of search/written.py; questions: "
+        + ", ".join(f"{name} {n}" for name, n in result.get("sets", {}).items())
+        + "; shared/dev-eval and tests/data/starter_questions.jsonl on the starter store or starter + edu_plac as "
+        "in bench_answers, the blind sets likewise). The check's thresholds were set before the first run and not "
+        "fitted to these questions.", "",
         "| figure | value |", "|---|---|",
         f"| questions / sent to the model (abstentions are never sent) | {st.get('questions', 0)} / {st.get('sent', 0)} |",
         f"| answers shown as written | {st.get('written', 0)} |",
@@ -155,7 +189,7 @@ def write_results(result: dict) -> None:
         "",
         "Hand check of surviving sentences (does the cited passage really contain the claim?): "
         + ("none survived, so there was nothing to check; the sample file bench/written_sample.jsonl is empty."
-           if not kept else "see bench/written_sample.jsonl and the note below."),
+           if not kept else hand_check()),
     ]
     write_section(ROOT / "bench" / "RESULTS.md", "Written answers (SmolLM2-135M)", "\n".join(lines))
 

@@ -57,12 +57,34 @@ log = logging.getLogger(__name__)
 PASSAGE_CHARS = 900
 
 SYSTEM_PROMPT = (
-    "You answer a teacher's question using only the numbered passages you are given. "
-    "Write two to four short sentences in English. Each sentence must state only what its passages say, "
-    "and list the numbers of those passages. "
-    'Reply with JSON only: {"sentences": [{"text": "...", "passages": [1]}]}. '
-    'If the passages do not answer the question, reply {"sentences": []}.'
+    "You answer a teacher's question from the numbered passages you are given, and from nothing else. "
+    "Write two or three short sentences in English. Take each sentence from one passage, keeping that "
+    "passage's own words, and give the number of that passage. "
+    'Reply with JSON only: an object whose "sentences" list holds one object per sentence, with the '
+    'sentence as "text" and the numbers of its passages as "passages". '
+    'If no passage answers the question, reply {"sentences": []}.'
 )
+#: The instruction when ``writer_json`` is off: plain sentences, each ending with its [n].
+TEXT_PROMPT = (
+    "You answer a teacher's question from the numbered passages you are given, and from nothing else. "
+    "Write two or three short sentences in English. Take each sentence from one passage, keeping that "
+    "passage's own words, and end it with the number of that passage in square brackets, like [2]. "
+    "If no passage answers the question, reply: No passage answers this."
+)
+
+#: A worked example sent before the question (small models follow an example
+#: better than a description): made-up passages, and a reply that copies one
+#: sentence of each passage it uses.
+EXAMPLE_PASSAGES = (
+    "[1] Attendance guidance: Schools should follow up every unexplained absence on the first day. "
+    "Letters to parents are sent after the third day.\n\n"
+    "[2] Breakfast club trial: The trial ran in 100 schools. A free breakfast club was linked to better "
+    "attendance in the trial schools.\n\n"
+    "[3] School meals: Menus change each term."
+)
+EXAMPLE_QUESTION = "How can schools improve attendance?"
+EXAMPLE_SENTENCES = (("Schools should follow up every unexplained absence on the first day.", 1),
+                     ("A free breakfast club was linked to better attendance in the trial schools.", 2))
 
 #: The JSON the model is asked for; servers that take a schema with
 #: ``response_format`` (llama.cpp) constrain their output to it.
@@ -127,12 +149,20 @@ def numbered_passages(hits: Sequence[Hit]) -> str:
     return "\n\n".join(blocks)
 
 
+def _example_reply(as_json: bool) -> str:
+    if as_json:
+        return json.dumps({"sentences": [{"text": t, "passages": [n]} for t, n in EXAMPLE_SENTENCES]})
+    return " ".join(f"{t[:-1]} [{n}]." for t, n in EXAMPLE_SENTENCES)
+
+
 def request_body(question: str, hits: Sequence[Hit], settings: Settings) -> dict:
     """The chat completion request: exactly what is sent (the README says so)."""
     body = {
         "model": settings.writer_model,
         "messages": [
-            {"role": "system", "content": SYSTEM_PROMPT},
+            {"role": "system", "content": SYSTEM_PROMPT if settings.writer_json else TEXT_PROMPT},
+            {"role": "user", "content": f"Passages:\n\n{EXAMPLE_PASSAGES}\n\nQuestion: {EXAMPLE_QUESTION}"},
+            {"role": "assistant", "content": _example_reply(settings.writer_json)},
             {"role": "user", "content": f"Passages:\n\n{numbered_passages(hits)}\n\nQuestion: {question}"},
         ],
         "temperature": 0,
@@ -204,7 +234,7 @@ def parse_reply(content: str) -> list[Claim]:
     try:
         data = json.loads(text)
     except ValueError:
-        data = None
+        data = _complete_items(text)
     if isinstance(data, dict) and isinstance(data.get("sentences"), list):
         claims = []
         for item in data["sentences"]:
@@ -212,19 +242,45 @@ def parse_reply(content: str) -> list[Claim]:
                 continue
             refs = item.get("passages") or []
             refs = refs if isinstance(refs, list) else [refs]
-            body, inline = _strip_markers(item["text"])
-            nums = [r for r in refs if isinstance(r, int) and not isinstance(r, bool)] + list(inline)
-            if body:
-                claims.append(Claim(body, tuple(dict.fromkeys(nums))))
+            given = [r for r in refs if isinstance(r, int) and not isinstance(r, bool)]
+            # One claim per sentence: an item may hold several, and each is checked on its own.
+            for part in _TEXT_SENTENCE.split(" ".join(item["text"].split())):
+                body, inline = _strip_markers(part)
+                if body:
+                    claims.append(Claim(body, tuple(dict.fromkeys(given + list(inline)))))
         return claims
-    if text.startswith(("{", "[")):
+    if text.startswith("{") or re.match(r"\[\s*[{\"\]]", text):
         return []  # JSON that does not parse, or not in the shape asked for: nothing can be trusted
-    claims = []
+    claims, pending = [], ()
     for part in _TEXT_SENTENCE.split(" ".join(text.split())):
         body, refs = _strip_markers(part)
         if body:
-            claims.append(Claim(body, refs))
+            claims.append(Claim(body, tuple(dict.fromkeys(pending + refs))))
+            pending = ()
+        else:
+            pending = refs  # "[1] The sentence.": the marker opens the sentence it cites
     return claims if any(c.refs for c in claims) else []
+
+
+def _complete_items(text: str) -> dict | None:
+    """The whole sentence objects of a reply cut off mid-JSON (``writer_max_tokens`` reached).
+
+    Each one is still checked like any other; the cut-off one is lost.
+    """
+    m = re.match(r'\{\s*"sentences"\s*:\s*\[', text)
+    if not m:
+        return None
+    decoder, items, pos = json.JSONDecoder(), [], m.end()
+    while True:
+        start = text.find("{", pos)
+        if start < 0:
+            break
+        try:
+            item, pos = decoder.raw_decode(text, start)
+        except ValueError:
+            break
+        items.append(item)
+    return {"sentences": items} if items else None
 
 
 def _strip_markers(sentence: str) -> tuple[str, tuple[int, ...]]:
@@ -277,7 +333,8 @@ class SupportCheck:
         cited = [hits[r - 1] for r in claim.refs]
         if not cited:
             return Verdict(False, "cites no passage it was given")
-        text = " ".join(h.chunk.text for h in cited)
+        # The model saw each passage as "title: text"; a number or name from the title is given too.
+        text = " ".join(f"{h.document.title}: {h.chunk.text}" for h in cited)
         lower = " ".join(text.lower().split())
         passage_words = set(words(lower))
         for num in _NUMBER.findall(claim.text):
@@ -286,6 +343,15 @@ class SupportCheck:
         missing_names = sorted(n for n in _names(claim.text) if n not in passage_words and n not in lower)
         if missing_names:
             return Verdict(False, f"{missing_names[0]!r} is not in the cited passage")
+        if claim.text.rstrip().endswith("?"):
+            return Verdict(False, "it is a question, not an answer")
+        # "Title: Title." passes every lexical test and says nothing: a sentence
+        # that is only the cited documents' titles is no answer.
+        rest = claim.text.lower()
+        for title in {h.document.title.lower() for h in cited if h.document.title}:
+            rest = rest.replace(title, " ")
+        if len(query_terms(rest)) < 2:
+            return Verdict(False, "it only repeats the cited source's title")
         terms = [t for t in query_terms(claim.text) if not _NUMBER.fullmatch(t)]
         if not terms:
             return Verdict(False, "it has no content words")

@@ -111,7 +111,10 @@ def test_supported_sentences_are_shown_with_their_citations(writer_engine, canne
     # What is sent: the question and the numbered passages, nothing else.
     sent = canned.requests[0]
     assert sent["model"] == "test-model" and sent["temperature"] == 0
-    user = sent["messages"][1]["content"]
+    # A fixed instruction and worked example (made-up passages), then the question and the passages.
+    assert [m["role"] for m in sent["messages"]] == ["system", "user", "assistant", "user"]
+    assert "Attendance guidance" in sent["messages"][1]["content"]
+    user = sent["messages"][-1]["content"]
     assert user.endswith(f"Question: {QUESTION}")
     for n, hit in enumerate(answer.passages, start=1):
         assert f"[{n}] {hit.document.title}:" in user
@@ -208,6 +211,28 @@ def test_parse_reply_reads_json_and_cited_text():
     assert parse_reply(text) == [Claim("Schools should share plans.", (1,)), Claim("Carers help too.", (2, 3))]
     assert parse_reply("No markers at all.") == []
     assert parse_reply('{"answer": "wrong shape"}') == []
+    assert parse_reply('[{"text": "broken') == []
+    # A reply cut off by max_tokens keeps its whole sentence objects (each is checked as usual).
+    cut = _reply(("One whole sentence.", [1]), ("Cut off", [2]))[:-25]
+    assert parse_reply(cut) == [Claim("One whole sentence.", (1,))]
+    # Several sentences in one item are checked one by one, each with the item's passages.
+    assert parse_reply(_reply(("First point here. Second point there.", [2]))) == [
+        Claim("First point here.", (2,)), Claim("Second point there.", (2,))]
+    # Plain text that opens with its marker is cited text, not broken JSON.
+    assert parse_reply("[1] Schools should share plans.") == [Claim("Schools should share plans.", (1,))]
+
+
+def test_a_question_or_a_bare_title_is_no_answer(writer_engine):
+    plain = writer_engine.ask(QUESTION, written=False)
+    check = SupportCheck(writer_engine._sentences, writer_engine.settings)
+    hit = plain.passages[0]
+    title = hit.document.title
+    verdict = check.check(Claim(f"{title}: {title}.", (1,)), plain.passages)
+    assert not verdict.supported and "title" in verdict.reason
+    s = plain.sentences[0]
+    question = s.text.rstrip(".") + "?"
+    verdict = check.check(Claim(question, (s.ref,)), plain.passages)
+    assert not verdict.supported and "question" in verdict.reason
 
 
 def test_the_check_needs_the_cited_passage_not_another(writer_engine):
