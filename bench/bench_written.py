@@ -56,7 +56,7 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=0, help="questions per set (0: all)")
     ap.add_argument("--sample", default=str(ROOT / "bench" / "written_sample.jsonl"))
     ap.add_argument("--write", action="store_true", help="write the section of bench/RESULTS.md")
-    ap.add_argument("--from-json", help="write the section from a saved result (/tmp/bench_written.json)")
+    ap.add_argument("--from-json", help="write the section from a saved result (bench/written_results.json)")
     args = ap.parse_args()
     if args.from_json:
         write_results(json.loads(Path(args.from_json).read_text()))
@@ -111,7 +111,7 @@ def main() -> None:
                 shown = {n for s in answer.sentences for n in s.cited}
                 stats["citations shown outside the passages"] += sum(n < 1 or n > len(answer.passages) for n in shown)
                 for _, why in answer.unsupported:
-                    reasons[why.split("(")[0].split("'")[0].strip()] += 1
+                    reasons[bucket(why)] += 1
                 if not answer.written:
                     why = answer.note.split(";")[0].replace("Written answer not available (", "").rstrip(")")
                     fallbacks[re.sub(r"\d+ of its \d+", "N of its M", why)] += 1
@@ -136,12 +136,13 @@ def main() -> None:
                      "p95": round(pct(writer_s, 0.95), 2)},
     }
     print(json.dumps(result, indent=2))
-    Path("/tmp/bench_written.json").write_text(json.dumps(result, indent=2))
+    RESULTS_JSON.write_text(json.dumps(result, indent=2))
     if args.write:
         write_results(result)
 
 
 HAND_CHECK = ROOT / "bench" / "written_handcheck.jsonl"
+RESULTS_JSON = ROOT / "bench" / "written_results.json"
 
 
 def hand_check() -> str:
@@ -157,10 +158,40 @@ def hand_check() -> str:
               if line.strip()}
     rows = [r for r in rows if r["sentence"] in sample]
     counts = collections.Counter(r["verdict"] for r in rows)
-    out = [f"{len(rows)} sentences read against their cited passages (every survivor when fewer than 50 survived): "
-           + ", ".join(f"{v} {counts.get(v, 0)}" for v in ("contains", "partly", "not")) + ".", ""]
-    out += [f"- {r['verdict']}: “{r['sentence']}” ({r['why']})" for r in rows]
+    final = [r for r in rows if r.get("final_check", "pass") == "pass"]
+    after = collections.Counter(r["verdict"] for r in final)
+    verdicts = ("contains", "partly", "not")
+    out = [f"{len(rows)} sentences read against their cited passages (every survivor: fewer than 50 survived): "
+           + ", ".join(f"{v} {counts.get(v, 0)}" for v in verdicts) + "."]
+    if len(final) < len(rows):
+        out[0] += (f" The check was tightened after this reading (see the notes); {len(final)} of them pass it: "
+                   + ", ".join(f"{v} {after.get(v, 0)}" for v in verdicts) + ".")
+    out.append("")
+    out += [f"- {r['verdict']}{'' if r.get('final_check', 'pass') == 'pass' else ' (dropped by the final check)'}: "
+            f"“{r['sentence']}” ({r['why']})" for r in rows]
     return "\n".join(out)
+
+
+def bucket(reason: str) -> str:
+    """A drop reason without its particulars (which number, which name, what share)."""
+    if reason.startswith("only "):
+        return "too few of its content words are in the cited passage"
+    if reason.startswith("the number "):
+        return "a number in it is not in the cited passage"
+    if not reason or reason[0] in "'\"" or reason.endswith("is not in the cited passage"):
+        return "a name in it is not in the cited passage"
+    if reason.startswith("it only repeats"):
+        return "it only repeats the cited source's title"
+    if reason.startswith("it negates"):
+        return "it negates what the cited passage says, or drops its 'not'"
+    return reason.split(" (")[0]
+
+
+def _buckets(reasons: dict) -> collections.Counter:
+    out = collections.Counter()
+    for why, n in reasons.items():
+        out[bucket(why)] += n
+    return out
 
 
 def write_results(result: dict) -> None:
@@ -185,12 +216,14 @@ def write_results(result: dict) -> None:
         "", "Why answers fell back (count):", "",
         *[f"- {why}: {n}" for why, n in sorted(result["fallbacks"].items(), key=lambda p: -p[1])],
         "", "Why written sentences were left out (count):", "",
-        *[f"- {why or '(other)'}: {n}" for why, n in sorted(result["drop_reasons"].items(), key=lambda p: -p[1])],
+        *[f"- {why}: {n}" for why, n in sorted(_buckets(result["drop_reasons"]).items(), key=lambda p: -p[1])],
         "",
         "Hand check of surviving sentences (does the cited passage really contain the claim?): "
         + ("none survived, so there was nothing to check; the sample file bench/written_sample.jsonl is empty."
            if not kept else hand_check()),
     ]
+    if result.get("notes"):
+        lines += ["", "Notes: " + result["notes"]]
     write_section(ROOT / "bench" / "RESULTS.md", "Written answers (SmolLM2-135M)", "\n".join(lines))
 
 

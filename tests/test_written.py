@@ -229,6 +229,19 @@ def test_a_question_or_a_bare_title_is_no_answer(writer_engine):
     title = hit.document.title
     verdict = check.check(Claim(f"{title}: {title}.", (1,)), plain.passages)
     assert not verdict.supported and "title" in verdict.reason
+    # A title's topic words are not the passage's words: a sentence built from them is unsupported.
+    from search.lexical import query_terms
+    from search.text import words
+
+    for n, h in enumerate(plain.passages, start=1):
+        body = set(words(h.chunk.text.lower()))
+        extra = [w for w in query_terms(h.document.title) if w not in body and not w.isdigit()]
+        if len(extra) >= 3:
+            verdict = check.check(Claim(" ".join(extra[:4]).capitalize() + ".", (n,)), plain.passages)
+            assert not verdict.supported and "words" in verdict.reason, verdict
+            break
+    else:
+        pytest.fail("no passage's title has three words its text lacks")
     s = plain.sentences[0]
     question = s.text.rstrip(".") + "?"
     verdict = check.check(Claim(question, (s.ref,)), plain.passages)
