@@ -164,11 +164,11 @@ def hand_check() -> str:
     out = [f"{len(rows)} sentences read against their cited passages (every survivor: fewer than 50 survived): "
            + ", ".join(f"{v} {counts.get(v, 0)}" for v in verdicts) + "."]
     if len(final) < len(rows):
-        out[0] += (f" The check was tightened after this reading (see the notes); {len(final)} of them pass it: "
+        out[0] += (f" The check was tightened after this reading (see the notes); {len(final)} of them pass it now: "
                    + ", ".join(f"{v} {after.get(v, 0)}" for v in verdicts) + ".")
     out.append("")
     out += [f"- {r['verdict']}{'' if r.get('final_check', 'pass') == 'pass' else ' (dropped by the final check)'}: "
-            f"“{r['sentence']}” ({r['why']})" for r in rows]
+            f"“{r['sentence']}” ({r['why'].rstrip('.')})" for r in rows]
     return "\n".join(out)
 
 

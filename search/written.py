@@ -10,7 +10,8 @@ it rests on. The reply is not trusted:
 * citations to a passage that was not given are removed;
 * each sentence is checked against the passages it cites
   (:meth:`SupportCheck.check`): its numbers, names and most of its content
-  words must be in them, a negation must be theirs too, and the sentence
+  words must be in them, a negation or a condition (only, unless, if) of
+  theirs must be kept, and the sentence
   must say what one of their sentences says (cosine with the store's
   sentence model) and be judged relevant to them by the bundled
   cross-encoder (:mod:`search.rerank`) when it is present;
@@ -110,6 +111,11 @@ REPLY_SCHEMA = {
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _MARKERS = re.compile(r"\s*\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 _NEGATION = frozenset({"not", "no", "never", "none", "nor", "cannot", "without"})
+#: Words that make a statement conditional. A sentence may not drop the
+#: condition of the passage sentence it restates ("We offer places to
+#: two-year-olds in exceptional circumstances" is not "Two-year-olds can get a
+#: place"): bench/RESULTS.md's hand check found that slip.
+_CONDITIONS = frozenset({"only", "unless", "except", "exceptional", "exceptionally", "provided", "if"})
 # A sentence end in plain-text replies: after [n] markers, or . ! ? before a capital.
 _TEXT_SENTENCE = re.compile(r"(?<=[.!?\]])\s+(?=[A-Z\"'“(])")
 
@@ -373,6 +379,9 @@ class SupportCheck:
         closest = sentences[int(sims.argmax())].lower()
         if _negated(claim.text.lower()) != _negated(closest):
             return Verdict(False, "it negates what the cited passage says, or drops its 'not'", similarity)
+        dropped = sorted((set(words(closest)) & _CONDITIONS) - set(words(claim.text.lower())))
+        if dropped:
+            return Verdict(False, f"it drops a condition the cited passage states ({dropped[0]!r})", similarity)
         relevance = None
         if self.reranker is not None:
             relevance = float(np.max(self.reranker.probability(claim.text, [h.chunk.text for h in cited])))

@@ -271,6 +271,27 @@ def test_a_negated_copy_of_a_passage_sentence_is_left_out(writer_engine):
     assert not check.check(Claim(flipped, (c.ref,)), plain.passages).supported, flipped
 
 
+def test_a_copy_that_drops_a_condition_is_left_out(writer_engine):
+    from search.answer import candidate_sentences
+
+    check = SupportCheck(writer_engine._sentences, writer_engine.settings)
+    found = None
+    for question in (QUESTION, "Who counts as a previously looked-after child for school admissions?",
+                     "When can a school exclude a pupil?", "When should a school arrange alternative provision?"):
+        plain = writer_engine.ask(question, written=False)
+        for c in candidate_sentences(plain.passages):
+            word = next((w for w in (" only ", " unless ", " if ") if w in c.text), None)
+            if word and check.check(Claim(c.text, (c.ref,)), plain.passages).supported:
+                found = (c, word, plain)
+                break
+        if found:
+            break
+    assert found, "no supported passage sentence with 'only', 'unless' or 'if' in the starter store's answers"
+    c, word, plain = found
+    verdict = check.check(Claim(c.text.replace(word, " ", 1), (c.ref,)), plain.passages)
+    assert not verdict.supported and "condition" in verdict.reason, (c.text, verdict)
+
+
 def test_cli_ask_json_and_extractive_flag(starter_store, canned, monkeypatch):
     from cli.app import main
 
