@@ -57,19 +57,18 @@ log = logging.getLogger(__name__)
 #: long PDF passage is cut at a sentence end before this).
 PASSAGE_CHARS = 900
 
+_TASK = ("You answer a teacher's question from the numbered passages you are given, and from nothing else. "
+         "Write two or three short sentences in English. Take each sentence from one passage, keeping that "
+         "passage's own words, ")
 SYSTEM_PROMPT = (
-    "You answer a teacher's question from the numbered passages you are given, and from nothing else. "
-    "Write two or three short sentences in English. Take each sentence from one passage, keeping that "
-    "passage's own words, and give the number of that passage. "
+    _TASK + "and give the number of that passage. "
     'Reply with JSON only: an object whose "sentences" list holds one object per sentence, with the '
     'sentence as "text" and the numbers of its passages as "passages". '
     'If no passage answers the question, reply {"sentences": []}.'
 )
 #: The instruction when ``writer_json`` is off: plain sentences, each ending with its [n].
 TEXT_PROMPT = (
-    "You answer a teacher's question from the numbered passages you are given, and from nothing else. "
-    "Write two or three short sentences in English. Take each sentence from one passage, keeping that "
-    "passage's own words, and end it with the number of that passage in square brackets, like [2]. "
+    _TASK + "and end it with the number of that passage in square brackets, like [2]. "
     "If no passage answers the question, reply: No passage answers this."
 )
 
@@ -248,24 +247,27 @@ def parse_reply(content: str) -> list[Claim]:
                 continue
             refs = item.get("passages") or []
             refs = refs if isinstance(refs, list) else [refs]
-            given = [r for r in refs if isinstance(r, int) and not isinstance(r, bool)]
+            given = tuple(r for r in refs if isinstance(r, int) and not isinstance(r, bool))
             # One claim per sentence: an item may hold several, and each is checked on its own.
-            for part in _TEXT_SENTENCE.split(" ".join(item["text"].split())):
-                body, inline = _strip_markers(part)
-                if body:
-                    claims.append(Claim(body, tuple(dict.fromkeys(given + list(inline)))))
+            claims += _cited_sentences(item["text"], given)
         return claims
     if text.startswith("{") or re.match(r"\[\s*[{\"\]]", text):
         return []  # JSON that does not parse, or not in the shape asked for: nothing can be trusted
+    claims = _cited_sentences(text)
+    return claims if any(c.refs for c in claims) else []
+
+
+def _cited_sentences(text: str, given: tuple[int, ...] = ()) -> list[Claim]:
+    """``text`` cut into sentences, each citing ``given`` and its own [n] markers."""
     claims, pending = [], ()
     for part in _TEXT_SENTENCE.split(" ".join(text.split())):
         body, refs = _strip_markers(part)
         if body:
-            claims.append(Claim(body, tuple(dict.fromkeys(pending + refs))))
+            claims.append(Claim(body, tuple(dict.fromkeys(given + pending + refs))))
             pending = ()
         else:
             pending = refs  # "[1] The sentence.": the marker opens the sentence it cites
-    return claims if any(c.refs for c in claims) else []
+    return claims
 
 
 def _complete_items(text: str) -> dict | None:
