@@ -38,10 +38,13 @@ test: install
 # wheel is built once (~6-10 min on 2 cores) into $(WHEELS) by pip's own isolated build
 # environment, so `llm-wheel` may run while `install` fills the venv (.ci/run does). The
 # multimodal library is left out: SmolLM2 is text only and llama_cpp imports it lazily.
+# Built for any AVX2 CPU, not -march=native: on Intel CPUs with AMX (Sapphire Rapids) a native
+# build uses ggml's AMX kernels, which crash on the first prompt (llama.cpp issue 20824).
 LLAMA_SPEC ?= llama-cpp-python==0.3.36
 WHEELS     ?= $(CURDIR)/.wheels
+LLAMA_CMAKE ?= -DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 llm-wheel:
-	ls $(WHEELS)/llama_cpp_python-*.whl >/dev/null 2>&1 || CMAKE_ARGS="-DLLAVA_BUILD=OFF" CMAKE_BUILD_PARALLEL_LEVEL=2 $(PYTHON) -m pip wheel --quiet --no-deps --no-cache-dir -w $(WHEELS) '$(LLAMA_SPEC)'
+	ls $(WHEELS)/llama_cpp_python-*.whl >/dev/null 2>&1 || CMAKE_ARGS="$(LLAMA_CMAKE)" CMAKE_BUILD_PARALLEL_LEVEL=2 $(PYTHON) -m pip wheel --quiet --no-deps --no-cache-dir -w $(WHEELS) '$(LLAMA_SPEC)'
 
 llm: install
 	$(PY) -c "import llama_cpp.server" 2>/dev/null || { $(MAKE) llm-wheel && $(PY) -m pip install --quiet "$$(ls $(WHEELS)/llama_cpp_python-*.whl | tail -1)[server]"; }
