@@ -115,6 +115,18 @@ _NEGATION = frozenset({"not", "no", "never", "none", "nor", "cannot", "without"}
 #: two-year-olds in exceptional circumstances" is not "Two-year-olds can get a
 #: place"): bench/RESULTS.md's hand check found that slip.
 _CONDITIONS = frozenset({"only", "unless", "except", "exceptional", "exceptionally", "provided", "if"})
+#: Words that say whose something is or how binding it is. A sentence may use
+#: one only where the passage sentence it restates does: "his next EduKIT" for
+#: "our next EduKIT", "VSHs are responsible for" where the passage only
+#: implies it, or "must" for "should" change what the source says while every
+#: other test passes (bench/RESULTS.md's hand check found the first two).
+_STANCE = frozenset({
+    "i", "me", "my", "mine", "we", "us", "our", "ours", "you", "your", "yours", "he", "him", "his",
+    "she", "her", "hers", "they", "them", "their", "theirs",
+    "must", "should", "shall", "may", "might", "can", "could", "would", "will", "need", "needs",
+    "required", "requires", "require", "requirement", "responsible", "responsibility", "duty", "duties",
+    "statutory", "mandatory", "always",
+})
 # A sentence end in plain-text replies: after [n] markers, or . ! ? before a capital.
 _TEXT_SENTENCE = re.compile(r"(?<=[.!?\]])\s+(?=[A-Z\"'“(])")
 
@@ -384,6 +396,9 @@ class SupportCheck:
         dropped = sorted((set(words(closest)) & _CONDITIONS) - set(words(claim.text.lower())))
         if dropped:
             return Verdict(False, f"it drops a condition the cited passage states ({dropped[0]!r})", similarity)
+        added = sorted((set(words(claim.text.lower())) & _STANCE) - set(words(closest)))
+        if added:
+            return Verdict(False, f"it says {added[0]!r} where the cited passage does not", similarity)
         relevance = None
         if self.reranker is not None:
             relevance = float(np.max(self.reranker.probability(claim.text, [h.chunk.text for h in cited])))

@@ -292,6 +292,24 @@ def test_a_copy_that_drops_a_condition_is_left_out(writer_engine):
     assert not verdict.supported and "condition" in verdict.reason, (c.text, verdict)
 
 
+def test_a_copy_that_changes_whose_or_how_binding_is_left_out(writer_engine):
+    """"his" for "the", "must" for "should": every other test passes such a sentence."""
+    from search.answer import candidate_sentences
+
+    plain = writer_engine.ask(QUESTION, written=False)
+    check = SupportCheck(writer_engine._sentences, writer_engine.settings)
+    copies = [c for c in candidate_sentences(plain.passages)
+              if " should " in c.text and " the " in c.text and " must " not in c.text
+              and not set(c.text.lower().split()) & {"his", "its"}
+              and check.check(Claim(c.text, (c.ref,)), plain.passages).supported]
+    assert copies, "the starter store's PLAC answer has a supported 'should' sentence"
+    c = copies[0]
+    for changed, word in ((c.text.replace(" should ", " must ", 1), "must"),
+                          (c.text.replace(" the ", " his ", 1), "his")):
+        verdict = check.check(Claim(changed, (c.ref,)), plain.passages)
+        assert not verdict.supported and repr(word) in verdict.reason, (changed, verdict)
+
+
 def test_cli_ask_json_and_extractive_flag(starter_store, canned, monkeypatch):
     from cli.app import main
 
