@@ -148,15 +148,16 @@ RESULTS_JSON = ROOT / "bench" / "written_results.json"
 def hand_check() -> str:
     """The hand check's summary: bench/written_handcheck.jsonl holds one verdict per sampled sentence.
 
-    Each line: ``{"sentence": ..., "verdict": "contains" | "partly" | "not", "why": ...}``, written by a
-    person who read the cited passage (not by this script).
+    Each line: ``{"sentence": ..., "verdict": "contains" | "partly" | "not", "why": ..., "run": ...}``,
+    written by a person who read the cited passage (not by this script).
     """
     if not HAND_CHECK.exists():
         return "not done yet (bench/written_handcheck.jsonl is missing)."
     rows = [json.loads(line) for line in HAND_CHECK.read_text().splitlines() if line.strip()]
     sample = {json.loads(line)["sentence"] for line in (ROOT / "bench" / "written_sample.jsonl").read_text().splitlines()
               if line.strip()}
-    rows = [r for r in rows if r["sentence"] in sample]
+    # The latest reading of each sentence the current sample holds (the file keeps earlier runs' too).
+    rows = list({r["sentence"]: r for r in rows if r["sentence"] in sample}.values())
     counts = collections.Counter(r["verdict"] for r in rows)
     final = [r for r in rows if r.get("final_check", "pass") == "pass"]
     after = collections.Counter(r["verdict"] for r in final)
@@ -176,12 +177,14 @@ def bucket(reason: str) -> str:
     """A drop reason without its particulars (which number, which name, what share)."""
     if reason.startswith("only "):
         return "too few of its content words are in the cited passage"
-    if reason.startswith("the number "):
+    if reason.startswith(("the number ", "a number in it")):
         return "a number in it is not in the cited passage"
     if not reason or reason[0] in "'\"" or reason.endswith("is not in the cited passage"):
         return "a name in it is not in the cited passage"
     if reason.startswith("it only repeats"):
         return "it only repeats the cited source's title"
+    if reason.startswith("it says '") and reason.endswith("where the cited passage does not"):
+        return "it uses a pronoun, modal or duty word (his, must, responsible, ...) the passage sentence lacks"
     if reason.startswith("it negates"):
         return "it negates what the cited passage says, or drops its 'not'"
     return reason.split(" (")[0]

@@ -110,9 +110,9 @@ def render_answer(answer) -> None:
                  for s in answer.sentences]
         if answer.written:
             st.info("Written answer: a language model wrote it from the passages below; each sentence was checked "
-                    "against the passages it cites, and sentences they do not support were left out. The check "
-                    "cannot see a dropped condition or a changed detail: read the cited passage before relying on "
-                    "a sentence.")
+                    "against the passages it cites, and sentences they do not support were left out. The check is "
+                    "by rule (numbers, names, wording, negation, conditions), not by understanding: read the cited "
+                    "passage before relying on a sentence.")
         # "What works" questions are answered with points, one a source passage.
         body = ("<ul style=\"margin:0\">" + "".join(f"<li>{p}</li>" for p in parts) + "</ul>"
                 if answer.is_list else " ".join(parts))
