@@ -393,10 +393,12 @@ class SupportCheck:
         closest = sentences[int(sims.argmax())].lower()
         if _negated(claim.text.lower()) != _negated(closest):
             return Verdict(False, "it negates what the cited passage says, or drops its 'not'", similarity)
-        dropped = sorted((set(words(closest)) & _CONDITIONS) - set(words(claim.text.lower())))
+        # ... keep its condition words and add no word of whose or how binding.
+        claim_words, closest_words = set(words(claim.text.lower())), set(words(closest))
+        dropped = sorted((closest_words & _CONDITIONS) - claim_words)
         if dropped:
             return Verdict(False, f"it drops a condition the cited passage states ({dropped[0]!r})", similarity)
-        added = sorted((set(words(claim.text.lower())) & _STANCE) - set(words(closest)))
+        added = sorted((claim_words & _STANCE) - closest_words)
         if added:
             return Verdict(False, f"it says {added[0]!r} where the cited passage does not", similarity)
         relevance = None
