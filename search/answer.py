@@ -323,7 +323,7 @@ def compose_answer(question: Question, hits: Sequence[Hit], embedder: Embedder, 
         # Cosine decides; keyword overlap breaks near-ties toward sentences
         # that use the question's own words; earlier passages (better fused
         # rank) get a slight edge; the question's kind adds its cue.
-        score = float(sim) + 0.15 * overlap - 0.01 * (c.ref - 1) + _cue_score(asked.kind, c.text)
+        score = float(sim) + 0.15 * overlap - RANK_PENALTY * (c.ref - 1) + _cue_score(asked.kind, c.text)
         if asked.wants_list:
             score += KIND_PRIOR.get(hits[c.ref - 1].document.kind, 0.0)
         scores.append(score)
@@ -356,6 +356,8 @@ def compose_answer(question: Question, hits: Sequence[Hit], embedder: Embedder, 
     return Answer(question.text, tuple(chosen), hits, False, confidence, also_searched, intent=asked.kind)
 
 
+#: What each place down the passage ranking costs a sentence (cosines spread over ~0.3).
+RANK_PENALTY = 0.01
 #: The sentence after the best one is read with it (see :func:`_choose`).
 FOLLOW_BEST = True
 

@@ -109,6 +109,7 @@ class Engine:
         self.index = store.vector_index(settings)
         self._embedder = embedder
         self._reranker = _UNSET
+        self._ranker = _UNSET
         self._support = None
         self._sentences = SentenceCache(lambda: self.embedder)
 
@@ -161,6 +162,21 @@ class Engine:
                 except EquisearchError as exc:
                     log.warning("reranker %r not used: %s", spec, exc)
         return self._reranker
+
+    @property
+    def ranker(self):
+        """The learned ranker (:mod:`search.ltr`), or None when it is off or cannot load (logged)."""
+        if self._ranker is _UNSET:
+            self._ranker = None
+            spec = (self.settings.ranker or "").strip()
+            if spec.lower() not in ("off", "0", "none", ""):
+                from .ltr import BUNDLED, LearnedRanker
+
+                try:
+                    self._ranker = LearnedRanker(BUNDLED if spec.lower() == "bundled" else spec)
+                except EquisearchError as exc:
+                    log.warning("ranker %r not used: %s", spec, exc)
+        return self._ranker
 
     @property
     def embedder(self) -> Embedder:
@@ -246,7 +262,14 @@ class Engine:
         *,
         mode: str = "hybrid",
         per_doc_limit: int | None = None,
+        features_only: bool = False,
     ) -> list[Hit]:
+        """The first stage, the learned ranker and the reranker where set, diversified to ``k`` hits.
+
+        ``features_only`` (training, :mod:`ingest.ranker_train`): stop before
+        ranking and return the fused candidates the ranker would reorder, their
+        chunks and their feature rows.
+        """
         s = self.settings
         qvec, expansion = q.vector, q.expansion
         allowed = None
@@ -294,9 +317,20 @@ class Engine:
             fused.sort(key=lambda c: (-c.score, c.dense_rank or 10**9, c.chunk_id))
         # Look at enough fused candidates to fill k after limits/collapse.
         reranker = self.reranker if mode == "hybrid" else None
-        pool = fused[: max(4 * k, 20, s.rerank_candidates if reranker else 0)]
+        ranker = self.ranker if mode == "hybrid" and not features_only else None
+        pool = fused[: max(4 * k, 20, s.rerank_candidates if reranker else 0,
+                           s.ranker_candidates if ranker is not None or features_only else 0)]
         chunks = self.store.chunks_by_ids([c.chunk_id for c in pool])
         pool = [c for c in pool if c.chunk_id in chunks]
+        if (ranker is not None or features_only) and pool:
+            head = pool[: s.ranker_candidates]
+            x = self._rank_features(q, head, chunks, dict(lexical), frozenset(int(c) for c in own))
+            if features_only:
+                return head, chunks, x
+            scores = ranker.score(x)
+            from .ltr import order
+
+            pool = [head[i] for i in order(scores)] + pool[len(head):]
         if reranker is not None and pool:
             pool = self._rerank(reranker, _with_synonyms(q.text, expansion), pool, chunks)
         chosen = diversify(
@@ -326,6 +360,33 @@ class Engine:
                 )
             )
         return hits
+
+    def _rank_features(self, q: Query, head: list[Candidate], chunks, bm25: dict[int, float],
+                       named: frozenset[int]) -> np.ndarray:
+        """:func:`search.ltr.all_features` of the fused candidates ``head``."""
+        from .ltr import RankContext, all_features, specific_words
+
+        asked = intent.detect(q.text)
+        known = self.vocabulary().acronyms
+        ctx = RankContext(
+            terms=q.terms, weights=self.term_weights(q.terms), kind=asked.kind, wants_list=asked.wants_list,
+            specific=specific_words(q.text, known, STOPWORDS), bm25=bm25, named=named,
+        )
+        docs = self.store.documents_by_ids({chunks[c.chunk_id].doc_id for c in head})
+        texts = [chunks[c.chunk_id].text for c in head]
+        titles = [docs[chunks[c.chunk_id].doc_id].title for c in head]
+        kinds = [docs[chunks[c.chunk_id].doc_id].kind for c in head]
+        return all_features(ctx, head, texts, titles, kinds)
+
+    def ranking_candidates(self, query: str, filters: Filters | None = None):
+        """What the learned ranker reads for ``query``: (candidates, chunks by id, feature rows).
+
+        For training and measuring it (:mod:`ingest.ranker_train`); the
+        first stage as search runs it, before any second stage.
+        """
+        with self.store.consistent_view():
+            q = self._prepare(query)
+            return self._search_vec(q, self.settings.top_k, filters, features_only=True)
 
     def _with_document_scores(self, dense: list[tuple[int, float]], qvec: np.ndarray) -> list[tuple[int, float]]:
         """Blend each passage's cosine with its document's (``document_weight``), best first.
@@ -569,7 +630,19 @@ class Engine:
         if n is None:
             n = self.store.passage_count()
         terms = query_terms(text) if isinstance(text, str) else text
-        return {term: _idf(self.store.text_df(term), n) for term in terms}
+        return {term: _idf(self._text_df(term), n) for term in terms}
+
+    def _text_df(self, term: str) -> int:
+        """The store's ``text_df``, cached until the store changes: the learned
+        ranker and the answer read the same words' counts, and on a large store
+        counting a common word's passages is the expensive part."""
+        cache = self.__dict__.setdefault("_df_cache", {})
+        key = (term, self.store.generation())
+        if key not in cache:
+            if len(cache) > 50_000:
+                cache.clear()
+            cache[key] = self.store.text_df(term)
+        return cache[key]
 
     def close(self) -> None:
         self.store.close()

