@@ -364,13 +364,16 @@ class Engine:
     def _rank_features(self, q: Query, head: list[Candidate], chunks, bm25: dict[int, float],
                        named: frozenset[int]) -> np.ndarray:
         """:func:`search.ltr.all_features` of the fused candidates ``head``."""
-        from .ltr import RankContext, all_features, specific_words
+        from .ltr import QUANTITY_QUESTION, RankContext, all_features, specific_words
 
         asked = intent.detect(q.text)
         known = self.vocabulary().acronyms
         ctx = RankContext(
             terms=q.terms, weights=self.term_weights(q.terms), kind=asked.kind, wants_list=asked.wants_list,
             specific=specific_words(q.text, known, STOPWORDS), bm25=bm25, named=named,
+            quantity=bool(QUANTITY_QUESTION.search(q.text)),
+            acronyms=frozenset(t for t in q.terms if t in known or t.rstrip("s") in known),
+            alternatives=q.expansion.synonyms + q.expansion.related,
         )
         docs = self.store.documents_by_ids({chunks[c.chunk_id].doc_id for c in head})
         texts = [chunks[c.chunk_id].text for c in head]

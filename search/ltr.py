@@ -38,7 +38,7 @@ from .text import words
 #: The bundled weights (``python -m ingest.ranker_train`` writes them).
 BUNDLED = Path(__file__).resolve().parent / "data" / "ranker.json"
 #: Bump when a feature changes meaning: weights of another format are refused.
-RANKER_FORMAT = 1
+RANKER_FORMAT = 2
 
 FEATURES = (
     "fused",            # the first stage's fused score, min-max over the candidates
@@ -57,13 +57,25 @@ FEATURES = (
     "sentences",        # usable answer sentences in the passage (0..1)
     "sentence_coverage",  # the best single sentence's IDF-weighted share of the question's words
     "sentence_coverage_gap",  # that share minus the best among the candidates
+    "quantity",         # the question asks how many / what share: the passage has a number (+1) or none (-1)
 )
+
+#: A question that wants a number ("how many pupils have SEND?", "what share of ...").
+QUANTITY_QUESTION = re.compile(
+    r"\b(how (many|much|big|large|common)|what (share|proportion|percentage|per ?cent|number|fraction|"
+    r"rate|amount)|percentage of|proportion of|number of)\b", re.I)
+#: A passage that states one.
+NUMBER = re.compile(r"\d|\b(million|thousand|hundred|half|third|quarter|per ?cent|twice|double)\b", re.I)
 
 
 @dataclass(frozen=True)
 class RankContext:
     """What the features need to know of the question and the first stage.
 
+    ``acronyms``: its words the vocabulary knows as acronyms ("send",
+    "plac"), counted as present in a text holding one of ``alternatives``
+    (the expansions searched: "special educational needs and disabilities");
+    ``quantity``: it asks for a number (:data:`QUANTITY_QUESTION`);
     ``terms``: the question's content words in order; ``weights``: their IDF
     in the store; ``specific``: the question's names and numbers (lower
     case); ``kind``/``wants_list``: its intent (:mod:`search.intent`);
@@ -76,6 +88,9 @@ class RankContext:
     specific: tuple[str, ...] = ()
     kind: str = intent.FACTUAL
     wants_list: bool = False
+    quantity: bool = False
+    acronyms: frozenset[str] = frozenset()
+    alternatives: tuple[str, ...] = ()
     bm25: Mapping[int, float] = field(default_factory=dict)
     named: frozenset[int] = frozenset()
 
@@ -95,6 +110,20 @@ def specific_words(question: str, known: frozenset[str] = frozenset(), stop: fro
         if (i > 0 and tok[0].isupper()) or any(ch.isdigit() for ch in tok):
             out.append(low)
     return tuple(dict.fromkeys(out))
+
+
+class _Present:
+    """The stems a text holds, with the question's acronyms added when it spells one out."""
+
+    def __init__(self, ctx: RankContext):
+        self.acronyms = {_stem(a) for a in ctx.acronyms}
+        forms = [tuple(_stem(w) for w in words(a.lower())) for a in ctx.alternatives]
+        self.forms = [f for f in forms if f]
+
+    def __call__(self, stems: set[str]) -> set[str]:
+        if self.acronyms and any(all(w in stems for w in form) for form in self.forms):
+            return stems | self.acronyms
+        return stems
 
 
 def _pairs(stems: Sequence[str]) -> set[tuple[str, str]]:
@@ -130,13 +159,13 @@ def features(ctx: RankContext, candidates: Sequence, texts: Sequence[str], title
     rarest = max(weight, key=weight.get) if weight else None
     q_pairs = _pairs(q_stems)
     specific = [_stem(w) for w in ctx.specific]
+    present = _Present(ctx)
     cue = _CUES.get(ctx.kind)
     opposite = _CUES.get(_OPPOSITE.get(ctx.kind, ""))
     for i, (c, text, title, kind) in enumerate(zip(candidates, texts, titles, kinds)):
         body = [_stem(w) for w in words(text.lower())]
-        body_set = set(body)
-        title_set = {_stem(w) for w in words(title.lower())}
-        both = body_set | title_set
+        body_set = present(set(body))
+        both = present(body_set | {_stem(w) for w in words(title.lower())})
         if total:
             x[i, 5] = sum(w for s, w in weight.items() if s in body_set) / total
             x[i, 6] = sum(w for s, w in weight.items() if s in both) / total
@@ -152,6 +181,8 @@ def features(ctx: RankContext, candidates: Sequence, texts: Sequence[str], title
         if ctx.wants_list:
             x[i, 11] = KIND_PRIOR.get(kind, 0.0) / 0.05
         x[i, 12] = float(c.chunk_id in ctx.named)
+        if ctx.quantity:
+            x[i, FEATURES.index("quantity")] = 1.0 if NUMBER.search(text) else -1.0
     return x
 
 
@@ -170,12 +201,13 @@ def all_features(ctx: RankContext, candidates, texts, titles, kinds) -> np.ndarr
         weight[_stem(t)] = max(weight.get(_stem(t), 0.0), ctx.weights.get(t, 1.0))
     total = sum(weight.values())
     count, best = FEATURES.index("sentences"), FEATURES.index("sentence_coverage")
+    present = _Present(ctx)
     for i, text in enumerate(texts):
         sents = candidate_sentences([SimpleNamespace(chunk=SimpleNamespace(text=text))])
         x[i, count] = min(len(sents), 5) / 5.0
         if total:
             for sent in sents:
-                stems = {_stem(w) for w in words(sent.text.lower())}
+                stems = present({_stem(w) for w in words(sent.text.lower())})
                 x[i, best] = max(x[i, best], sum(w for st, w in weight.items() if st in stems) / total)
     x[:, best + 1] = x[:, best] - x[:, best].max()
     return x

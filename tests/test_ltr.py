@@ -128,3 +128,20 @@ def test_the_engine_orders_the_fused_candidates_by_the_ranker(starter_store, rea
     assert e.settings.ranker == "bundled" and x.shape == (len(head), len(FEATURES))
     # The search's first hit is the ranker's first candidate (diversification keeps the best).
     assert hits[0].chunk.id == ranked[0]
+
+
+def test_a_passage_that_spells_out_the_question_s_acronym_covers_it():
+    ctx = RankContext(terms=("many", "pupils", "send"), weights={"send": 5.0}, quantity=True,
+                      acronyms=frozenset({"send"}), alternatives=("special educational needs and disabilities",))
+    x = _rows(ctx, ["This includes many of the 1.5 million pupils with special educational needs and disabilities.",
+                    "Schools must publish their policy on pupils' behaviour and on the curriculum they teach."])
+    assert x[0, _col("sentence_coverage")] == pytest.approx(1.0)
+    assert x[0, _col("rarest")] == 1 and x[1, _col("rarest")] == 0
+    assert x[0, _col("quantity")] == 1 and x[1, _col("quantity")] == -1
+
+
+def test_the_ui_s_example_question_is_answered_with_its_number(starter_engine):
+    """The learned ranker once pushed the passage holding the answer from 5th to 15th:
+    it did not count "Special Educational Needs and Disabilities" as the question's "SEND"."""
+    answer = starter_engine.ask("How many pupils have SEND?")
+    assert not answer.abstained and "1.5 million" in answer.text

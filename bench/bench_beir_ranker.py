@@ -1,0 +1,68 @@
+"""BEIR nDCG@10 with the learned ranker on and off, over one store: bench/QUALITY.md "Learned ranker on BEIR".
+
+Usage: python bench/bench_beir_ranker.py scifact|arguana [...]
+
+Builds the BEIR store once as `equisearch eval-beir` does (one passage a
+document, candidate depth 400, no vocabulary expansion) and scores the
+hybrid search with `ranker=off` and `ranker=bundled` on the same store;
+nDCG@10 and recall@100 without the query's own document (BEIR's convention).
+"""
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.common import machine_line, write_section  # noqa: E402
+
+SETS = {"scifact": ROOT.parent / "shared" / "data" / "beir" / "scifact",
+        "arguana": ROOT.parent / "shared" / "external" / "beir" / "arguana"}
+SECTION = "Learned ranker on BEIR"
+
+
+def measure(name: str) -> list[tuple]:
+    from ingest.beir import build_store, load_beir
+    from search.api import Engine
+    from search.evaluate import ndcg_at_k, recall_at_k
+    from search.settings import Settings
+
+    data = load_beir(SETS[name], "test")
+    base = Settings().with_(per_doc_limit=1, dense_candidates=400, lexical_candidates=400, expand_queries=0)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        store = build_store(data, Path(tmp), base, None, None)
+        for ranker in ("off", "bundled"):
+            engine = Engine(store, base.with_(ranker=ranker), None)
+            ndcg, recall, times = [], [], []
+            for q in [q for q in data.qrels if q in data.queries]:
+                t0 = time.perf_counter()
+                hits = engine.search(data.queries[q], k=101).hits
+                times.append((time.perf_counter() - t0) * 1000)
+                ranked = list(dict.fromkeys(h.document.uri.removeprefix("beir:") for h in hits))
+                if q in ranked:
+                    ranked.remove(q)
+                ndcg.append(ndcg_at_k(ranked[:100], data.qrels[q], 10))
+                recall.append(recall_at_k(ranked[:100], data.qrels[q], 100))
+            times.sort()
+            rows.append((name, len(data.corpus), len(ndcg), ranker, round(sum(ndcg) / len(ndcg), 4),
+                         round(sum(recall) / len(recall), 4), round(times[len(times) // 2], 1)))
+            print(rows[-1], flush=True)
+        store.close()
+    return rows
+
+
+def main() -> None:
+    names = sys.argv[1:] or ["scifact"]
+    rows = [r for name in names for r in measure(name)]
+    head = "| set | documents | queries | ranker | nDCG@10 | recall@100 | search p50 ms (k=101) |\n|---|---|---|---|---|---|---|"
+    body = "\n".join([machine_line(), "", __doc__.strip().splitlines()[0], "", head,
+                      *("| " + " | ".join(str(c) for c in r) + " |" for r in rows)])
+    write_section(ROOT / "bench" / "QUALITY.md", SECTION, body)
+
+
+if __name__ == "__main__":
+    main()
