@@ -55,12 +55,32 @@ def measure(name: str) -> list[tuple]:
     return rows
 
 
+def _previous_rows(names: list[str]) -> tuple[list[str], list[str]]:
+    """Rows of sets not measured now, from the section as it stands, and a note of when they were measured."""
+    path = ROOT / "bench" / "QUALITY.md"
+    text = path.read_text() if path.exists() else ""
+    start = text.find(f"## {SECTION}\n")
+    if start < 0:
+        return [], []
+    end = text.find("\n## ", start + 1)
+    section = text[start:end if end > 0 else None]
+    when = next((ln for ln in section.splitlines() if ln.startswith("Measured")), "")
+    rows = [ln for ln in section.splitlines() if ln.startswith("| ") and ln.split(" | ")[0][2:] not in names
+            and not ln.startswith("| set |")]
+    notes = [ln for ln in section.splitlines() if ln.startswith("Rows of ")]
+    if rows and when:
+        sets = sorted({ln.split(" | ")[0][2:] for ln in rows})
+        notes = [f"Rows of {', '.join(sets)}: {when[0].lower() + when[1:]}"]
+    return rows, notes
+
+
 def main() -> None:
     names = sys.argv[1:] or ["scifact"]
-    rows = [r for name in names for r in measure(name)]
+    lines = ["| " + " | ".join(str(c) for c in r) + " |" for name in names for r in measure(name)]
+    # A run of one set keeps the other sets' rows (and when they were measured).
+    kept, notes = _previous_rows(names)
     head = "| set | documents | queries | ranker | nDCG@10 | recall@100 | search p50 ms (k=101) |\n|---|---|---|---|---|---|---|"
-    body = "\n".join([machine_line(), "", __doc__.strip().splitlines()[0], "", head,
-                      *("| " + " | ".join(str(c) for c in r) + " |" for r in rows)])
+    body = "\n".join([machine_line(), "", __doc__.strip().splitlines()[0], "", head, *kept, *lines, "", *notes])
     write_section(ROOT / "bench" / "QUALITY.md", SECTION, body)
 
 
