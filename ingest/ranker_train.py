@@ -81,6 +81,14 @@ def collect(engines: dict, files) -> dict[str, list[tuple[np.ndarray, np.ndarray
     return out
 
 
+def longest_question() -> int:
+    """Words in the longest question of the training files."""
+    from search.evaluate import load_eval
+    from search.text import words
+
+    return max(len(words(item.question)) for _, path in TRAINING if path.is_file() for item in load_eval(path))
+
+
 def ranks_of(scores: np.ndarray, y: np.ndarray) -> int | None:
     """1-based rank of the first positive under ``scores`` (None: no positive)."""
     from search.ltr import order
@@ -153,6 +161,8 @@ def main(argv=None) -> int:
         "name": "equisearch-ltr-1",
         "features": list(FEATURES),
         **fitted,
+        # Outside what it learned from, the first stage's order stands (search/ltr.py).
+        "max_query_words": longest_question(),
         "trained": {
             "by": "python -m ingest.ranker_train",
             "files": {name: len(rows) for name, rows in data.items()},

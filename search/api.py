@@ -318,6 +318,8 @@ class Engine:
         # Look at enough fused candidates to fill k after limits/collapse.
         reranker = self.reranker if mode == "hybrid" else None
         ranker = self.ranker if mode == "hybrid" and not features_only else None
+        if ranker is not None and not ranker.applies_to(q.text):
+            ranker = None
         pool = fused[: max(4 * k, 20, s.rerank_candidates if reranker else 0,
                            s.ranker_candidates if ranker is not None or features_only else 0)]
         chunks = self.store.chunks_by_ids([c.chunk_id for c in pool])

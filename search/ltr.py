@@ -238,6 +238,15 @@ class LearnedRanker:
         if not (len(self.mean) == len(self.scale) == len(self.weights) == len(FEATURES)):
             raise ModelError(f"{self.path}: weights do not match the {len(FEATURES)} features")
         self.name = str(info.get("name", self.path.stem))
+        #: Queries longer than any training question keep the first stage's
+        #: order: the weights were fitted on questions of up to 24 words, and
+        #: on ArguAna (whole arguments as queries, 100+ words) they lost
+        #: nDCG@10 0.5253 -> 0.4814 (bench/QUALITY.md "Learned ranker on BEIR").
+        self.max_query_words = int(info.get("max_query_words") or 0)
+
+    def applies_to(self, query: str) -> bool:
+        """Whether ``query`` is like the questions the weights were fitted on (not longer)."""
+        return not self.max_query_words or len(words(query)) <= self.max_query_words
 
     def score(self, x: np.ndarray) -> np.ndarray:
         """One score per row of ``x`` (higher: more likely to hold the answer)."""

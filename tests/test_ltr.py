@@ -145,3 +145,21 @@ def test_the_ui_s_example_question_is_answered_with_its_number(starter_engine):
     it did not count "Special Educational Needs and Disabilities" as the question's "SEND"."""
     answer = starter_engine.ask("How many pupils have SEND?")
     assert not answer.abstained and "1.5 million" in answer.text
+
+
+def test_a_query_longer_than_any_training_question_keeps_the_first_stage_order(starter_store, real_embedder):
+    from search.api import Engine
+    from search.settings import Settings
+
+    ranker = LearnedRanker(BUNDLED)
+    assert ranker.max_query_words == ranker.info["max_query_words"] > 0
+    short = "what works for PLAC pupils?"
+    long = " ".join(["pupils with special educational needs in mainstream schools"] * 10)
+    assert ranker.applies_to(short) and not ranker.applies_to(long)
+    on = Engine.open(starter_store, Settings(home=str(starter_store)), embedder=real_embedder)
+    off = Engine.open(starter_store, Settings(home=str(starter_store), ranker="off"), embedder=real_embedder)
+    try:
+        assert [h.chunk.id for h in on.search(long).hits] == [h.chunk.id for h in off.search(long).hits]
+    finally:
+        on.close()
+        off.close()
