@@ -289,7 +289,8 @@ def _cue_score(kind: str, text: str) -> float:
     return score
 
 
-def compose_answer(question: Question, hits: Sequence[Hit], embedder: Embedder, settings: Settings) -> Answer:
+def compose_answer(question: Question, hits: Sequence[Hit], embedder: Embedder, settings: Settings,
+                   scorer=None) -> Answer:
     """Choose cited sentences shaped by the question's intent, or abstain.
 
     Confidence = best sentence cosine + ``coverage_weight`` x the weighted
@@ -305,6 +306,10 @@ def compose_answer(question: Question, hits: Sequence[Hit], embedder: Embedder, 
     distinct sources first; other questions the best sentences, the one
     with the kind's cue (a definition's "means", a time for "how long")
     first. Every sentence is checked to be its passage's own words.
+
+    ``scorer`` (:class:`search.selector.SentenceScorer`, the ``answer_scorer``
+    setting) replaces the hand-set sentence score with fitted weights over
+    the same kinds of evidence; the choosing and the checks stay as they are.
     """
     asked = question.asked or intent.detect(question.text)
     also_searched = question.also_searched
@@ -315,18 +320,10 @@ def compose_answer(question: Question, hits: Sequence[Hit], embedder: Embedder, 
                       intent=asked.kind)
     vecs = embedder.encode([c.text for c in cands], batch_size=64)
     cos = vecs @ np.asarray(question.vector, dtype=np.float32).reshape(-1)
-    q_stems = {_stem(t) for t in question.terms}
-    scores = []
-    for c, sim in zip(cands, cos):
-        s_stems = {_stem(w) for w in query_terms(c.text)}
-        overlap = len(q_stems & s_stems) / len(q_stems) if q_stems else 0.0
-        # Cosine decides; keyword overlap breaks near-ties toward sentences
-        # that use the question's own words; earlier passages (better fused
-        # rank) get a slight edge; the question's kind adds its cue.
-        score = float(sim) + 0.15 * overlap - RANK_PENALTY * (c.ref - 1) + _cue_score(asked.kind, c.text)
-        if asked.wants_list:
-            score += KIND_PRIOR.get(hits[c.ref - 1].document.kind, 0.0)
-        scores.append(score)
+    if scorer is not None:
+        scores = [float(v) for v in scorer.scores(question, hits, cands, cos)]
+    else:
+        scores = hand_scores(question, asked, hits, cands, cos)
     order = np.argsort(-np.asarray(scores), kind="stable")
     best_cos = float(cos.max())
     cov = question_coverage(question, hits)
@@ -354,6 +351,26 @@ def compose_answer(question: Question, hits: Sequence[Hit], embedder: Embedder, 
     chosen = _choose(cands, scores, order, cos, hits, limit, one_per_passage=asked.wants_list,
                      follow=not asked.wants_list and FOLLOW_BEST)
     return Answer(question.text, tuple(chosen), hits, False, confidence, also_searched, intent=asked.kind)
+
+
+def hand_scores(question: Question, asked: intent.Intent, hits: Sequence[Hit], cands: Sequence[Sentence],
+                cos: np.ndarray) -> list[float]:
+    """The hand-set sentence score (``answer_scorer`` off), one per candidate.
+
+    Cosine decides; keyword overlap breaks near-ties toward sentences that
+    use the question's own words; earlier passages (better rank) get a
+    slight edge; the question's kind adds its cue.
+    """
+    q_stems = {_stem(t) for t in question.terms}
+    scores = []
+    for c, sim in zip(cands, cos):
+        s_stems = {_stem(w) for w in query_terms(c.text)}
+        overlap = len(q_stems & s_stems) / len(q_stems) if q_stems else 0.0
+        score = float(sim) + 0.15 * overlap - RANK_PENALTY * (c.ref - 1) + _cue_score(asked.kind, c.text)
+        if asked.wants_list:
+            score += KIND_PRIOR.get(hits[c.ref - 1].document.kind, 0.0)
+        scores.append(score)
+    return scores
 
 
 #: What each place down the passage ranking costs a sentence (cosines spread over ~0.3).
