@@ -110,7 +110,6 @@ class Engine:
         self._embedder = embedder
         self._reranker = _UNSET
         self._ranker = _UNSET
-        self._answer_scorer = _UNSET
         self._support = None
         self._sentences = SentenceCache(lambda: self.embedder)
 
@@ -163,21 +162,6 @@ class Engine:
                 except EquisearchError as exc:
                     log.warning("reranker %r not used: %s", spec, exc)
         return self._reranker
-
-    @property
-    def answer_scorer(self):
-        """The answer's sentence scorer (:mod:`search.selector`), or None when it is off or cannot load (logged)."""
-        if self._answer_scorer is _UNSET:
-            self._answer_scorer = None
-            spec = (self.settings.answer_scorer or "").strip()
-            if spec and spec.lower() != "off":
-                try:
-                    from .selector import BUNDLED, SentenceScorer
-
-                    self._answer_scorer = SentenceScorer(BUNDLED if spec.lower() == "bundled" else spec)
-                except ModelError as exc:
-                    log.warning("answer scorer %r not used: %s", spec, exc)
-        return self._answer_scorer
 
     @property
     def ranker(self):
@@ -615,13 +599,13 @@ class Engine:
 
     def _extractive(self, question: str, k: int | None, filters: Filters | None) -> Answer:
         read, hits = self.answer_inputs(question, k, filters)
-        return compose_answer(read, hits, self._sentences, self.settings, self.answer_scorer)
+        return compose_answer(read, hits, self._sentences, self.settings)
 
     def answer_inputs(self, question: str, k: int | None = None, filters: Filters | None = None):
         """What the answer reads for ``question``: (:class:`search.answer.Question`, hits).
 
-        ``ask`` composes its answer from them; :mod:`ingest.answer_train`
-        fits the sentence scorer on them.
+        ``ask`` composes its answer from them (and bench/bench_abstention.py
+        measures abstention signals on them).
         """
         with self.store.consistent_view():  # one state while an ingest commits; one connection on PostgreSQL
             q = self._prepare(question)

@@ -222,27 +222,21 @@ class LearnedRanker:
     bench/QUALITY.md quote.
     """
 
-    #: What the weights must have been fitted on (a subclass scores other rows).
-    FEATURES = FEATURES
-    FORMAT = RANKER_FORMAT
-    TRAINED_BY = "python -m ingest.ranker_train"
-
     def __init__(self, path: str | Path = BUNDLED):
         self.path = Path(path)
         try:
             info = json.loads(self.path.read_text())
         except (OSError, ValueError) as exc:
-            raise ModelError(f"no usable weights in {self.path}: {exc}") from exc
-        names = self.FEATURES
-        if info.get("format") != self.FORMAT or tuple(info.get("features", ())) != names:
-            raise ModelError(f"{self.path}: weights of another format or feature set: retrain them with "
-                             f"{self.TRAINED_BY}")
+            raise ModelError(f"no usable ranker in {self.path}: {exc}") from exc
+        if info.get("format") != RANKER_FORMAT or tuple(info.get("features", ())) != FEATURES:
+            raise ModelError(f"{self.path}: ranker of another format or feature set: retrain it with "
+                             "python -m ingest.ranker_train")
         self.info = info
         self.mean = np.asarray(info["mean"], dtype=np.float32)
         self.scale = np.asarray(info["scale"], dtype=np.float32)
         self.weights = np.asarray(info["weights"], dtype=np.float32)
-        if not (len(self.mean) == len(self.scale) == len(self.weights) == len(names)):
-            raise ModelError(f"{self.path}: weights do not match the {len(names)} features")
+        if not (len(self.mean) == len(self.scale) == len(self.weights) == len(FEATURES)):
+            raise ModelError(f"{self.path}: weights do not match the {len(FEATURES)} features")
         self.name = str(info.get("name", self.path.stem))
         #: Queries longer than any training question keep the first stage's
         #: order: the weights were fitted on questions of up to 24 words, and

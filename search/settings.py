@@ -106,12 +106,6 @@ class Settings:
         "or the path of a weights file that script wrote.",
     )
     ranker_candidates: int = _setting(30, "Fused candidates the learned ranker reorders.")
-    answer_scorer: str = _setting(
-        "off",
-        "How an extractive answer picks its sentences (search/selector.py): bundled (fitted weights, "
-        "search/data/answerer.json, trained by python -m ingest.answer_train), off (the hand-set score: cosine + "
-        "word overlap + cue), or the path of a weights file that script wrote.",
-    )
     reranker: str = _setting(
         "off",
         "Second stage that reads question and passage together: off (default until one beats the first stage on "
