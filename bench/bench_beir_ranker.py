@@ -1,10 +1,11 @@
-"""BEIR nDCG@10 with the learned ranker on and off, over one store: bench/QUALITY.md "Learned ranker on BEIR".
+"""BEIR nDCG@10 with the second stages on and off, over one store: bench/QUALITY.md "Learned ranker on BEIR".
 
 Usage: python bench/bench_beir_ranker.py scifact|arguana [...]
 
 Builds the BEIR store once as `equisearch eval-beir` does (one passage a
 document, candidate depth 400, no vocabulary expansion) and scores the
-hybrid search with `ranker=off` and `ranker=bundled` on the same store;
+hybrid search with the learned ranker off, on, and on with the reranker
+(`ranker`, `reranker`) on the same store;
 nDCG@10 and recall@100 without the query's own document (BEIR's convention).
 """
 from __future__ import annotations
@@ -35,8 +36,8 @@ def measure(name: str) -> list[tuple]:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         store = build_store(data, Path(tmp), base, None, None)
-        for ranker in ("off", "bundled"):
-            engine = Engine(store, base.with_(ranker=ranker), None)
+        for ranker, reranker in (("off", "off"), ("bundled", "off"), ("bundled", "bundled")):
+            engine = Engine(store, base.with_(ranker=ranker, reranker=reranker), None)
             ndcg, recall, times = [], [], []
             for q in [q for q in data.qrels if q in data.queries]:
                 t0 = time.perf_counter()
@@ -48,7 +49,7 @@ def measure(name: str) -> list[tuple]:
                 ndcg.append(ndcg_at_k(ranked[:100], data.qrels[q], 10))
                 recall.append(recall_at_k(ranked[:100], data.qrels[q], 100))
             times.sort()
-            rows.append((name, len(data.corpus), len(ndcg), ranker, round(sum(ndcg) / len(ndcg), 4),
+            rows.append((name, len(data.corpus), len(ndcg), f"{ranker} / {reranker}", round(sum(ndcg) / len(ndcg), 4),
                          round(sum(recall) / len(recall), 4), round(times[len(times) // 2], 1)))
             print(rows[-1], flush=True)
         store.close()
@@ -79,7 +80,7 @@ def main() -> None:
     lines = ["| " + " | ".join(str(c) for c in r) + " |" for name in names for r in measure(name)]
     # A run of one set keeps the other sets' rows (and when they were measured).
     kept, notes = _previous_rows(names)
-    head = "| set | documents | queries | ranker | nDCG@10 | recall@100 | search p50 ms (k=101) |\n|---|---|---|---|---|---|---|"
+    head = "| set | documents | queries | ranker / reranker | nDCG@10 | recall@100 | search p50 ms (k=101) |\n|---|---|---|---|---|---|---|"
     body = "\n".join([machine_line(), "", __doc__.strip().splitlines()[0], "", head, *kept, *lines, "", *notes])
     write_section(ROOT / "bench" / "QUALITY.md", SECTION, body)
 

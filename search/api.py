@@ -319,7 +319,9 @@ class Engine:
         reranker = self.reranker if mode == "hybrid" else None
         ranker = self.ranker if mode == "hybrid" and not features_only else None
         if ranker is not None and not ranker.applies_to(q.text):
-            ranker = None
+            # A query longer than any training question keeps the first
+            # stage's order: both second stages learnt from such questions.
+            ranker = reranker = None
         pool = fused[: max(4 * k, 20, s.rerank_candidates if reranker else 0,
                            s.ranker_candidates if ranker is not None or features_only else 0)]
         chunks = self.store.chunks_by_ids([c.chunk_id for c in pool])
@@ -332,9 +334,13 @@ class Engine:
             scores = ranker.score(x)
             from .ltr import order
 
-            pool = [head[i] for i in order(scores)] + pool[len(head):]
+            best = order(scores)
+            pool = [head[i] for i in best] + pool[len(head):]
+            ranked = [float(scores[i]) for i in best]
+        else:
+            ranked = None
         if reranker is not None and pool:
-            pool = self._rerank(reranker, _with_synonyms(q.text, expansion), pool, chunks)
+            pool = self._rerank(reranker, _with_synonyms(q.text, expansion), pool, chunks, ranked)
         chosen = diversify(
             pool,
             {cid: ch.doc_id for cid, ch in chunks.items()},
@@ -382,6 +388,10 @@ class Engine:
         titles = [docs[chunks[c.chunk_id].doc_id].title for c in head]
         kinds = [docs[chunks[c.chunk_id].doc_id].kind for c in head]
         return all_features(ctx, head, texts, titles, kinds)
+
+    def model_query(self, query: str) -> str:
+        """``query`` as the reranker reads it: with its vocabulary synonyms in brackets."""
+        return _with_synonyms(query, self._prepare(query).expansion)
 
     def ranking_candidates(self, query: str, filters: Filters | None = None):
         """What the learned ranker reads for ``query``: (candidates, chunks by id, feature rows).
@@ -480,19 +490,25 @@ class Engine:
             self._title_index, self._title_docs, self._titles_gen = by_word, docs, gen
         return self._title_index
 
-    def _rerank(self, reranker, query: str, pool: list[Candidate], chunks) -> list[Candidate]:
-        """Order the first stage's best candidates by the reranker, blended with the fused score.
+    def _rerank(self, reranker, query: str, pool: list[Candidate], chunks,
+                ranked: list[float] | None = None) -> list[Candidate]:
+        """Order the best candidates by the reranker, blended with the score that ordered them.
 
-        Both scores are min-max normalised over the pool; ``rerank_weight``
-        of the final score is the reranker's. Each candidate keeps its
-        reranker probability (``relevance``) for the answer's abstention.
+        That score is the learned ranker's (``ranked``, best first, when it
+        ordered the pool) or else the fused one. Both are min-max normalised
+        over the ``rerank_candidates`` read; ``rerank_weight`` of the final
+        score is the reranker's. Each candidate keeps its reranker
+        probability (``relevance``).
         """
         head = pool[: self.settings.rerank_candidates]
         scores = reranker.score(query, [chunks[c.chunk_id].text for c in head])
         probs = reranker.to_probability(scores)
         w = self.settings.rerank_weight
-        fused = np.asarray([c.score for c in head], dtype=np.float32)
-        final = w * _minmax(scores) + (1 - w) * _minmax(fused)
+        if ranked is not None and len(ranked) >= len(head):
+            first = np.asarray(ranked[: len(head)], dtype=np.float32)
+        else:
+            first = np.asarray([c.score for c in head], dtype=np.float32)
+        final = w * _minmax(scores) + (1 - w) * _minmax(first)
         for c, f, p in zip(head, final, probs):
             c.score, c.relevance = float(f), float(p)
         head.sort(key=lambda c: -c.score)

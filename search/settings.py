@@ -107,18 +107,25 @@ class Settings:
     )
     ranker_candidates: int = _setting(30, "Fused candidates the learned ranker reorders.")
     reranker: str = _setting(
-        "off",
-        "Second stage that reads question and passage together: off (default until one beats the first stage on "
-        "held-out questions, bench/QUALITY.md), bundled (the cross-encoder trained in the project, "
-        "search/data/reranker, when present), or a sentence-transformers CrossEncoder name or folder, or an ONNX "
-        "reranker folder.",
+        "bundled",
+        "Second stage that reads question and passage together, after the learned ranker: bundled (the "
+        "cross-encoder trained in the project, search/data/reranker, by python -m ingest.rerank_train), off, a "
+        "sentence-transformers CrossEncoder name or folder, or an ONNX reranker folder.",
     )
-    relevance_threshold: float = _setting(
-        0.5, "With a reranker: abstain when the best passage's relevance (the reranker's calibrated probability, "
-        "minus missing_term_penalty if a specific word is missing) is below this (0.5, the probability midpoint: not yet calibrated).")
-    rerank_candidates: int = _setting(30, "Fused candidates the reranker reads (more: better recall, slower).")
+    rerank_candidates: int = _setting(
+        12, "Passages the reranker reads, best first after the learned ranker (more: slower, and past ~12 no better "
+        "on the training questions, bench/QUALITY.md).")
     rerank_weight: float = _setting(
-        0.7, "Share of the final score from the reranker; the rest from the first-stage fused score (both min-max normalised).")
+        0.5, "Share of the final score from the reranker; the rest from the learned ranker's score (the fused score "
+        "when the ranker is off); both min-max normalised over the passages read.")
+    relevance_weight: float = _setting(
+        0.0, "With a reranker: weight of its best probability among the answer's passages, added to the answer "
+        "confidence (0, default: abstention rests on the word confidence alone; 1.0 with relevance_threshold 1.45 "
+        "was better on the training questions out of fold but wrongly abstained on 19% of the blind PLAC "
+        "questions, bench/QUALITY.md).")
+    relevance_threshold: float = _setting(
+        1.45, "With a reranker: abstain when the answer confidence with the reranker's probability added is below "
+        "this (abstain_threshold is the bar without one; calibrated in bench/QUALITY.md).")
     answer_sentences: int = _setting(3, "Most sentences in an extractive answer (2-4 reads well).")
     answer_points: int = _setting(
         4, "Most points in a list answer (\"what works\", \"what needs to improve\" questions): one a passage, distinct sources first.")

@@ -118,7 +118,7 @@ def test_the_engine_orders_the_fused_candidates_by_the_ranker(starter_store, rea
     from search.settings import Settings
 
     question = "what works for PLAC pupils?"
-    e = Engine.open(starter_store, Settings(home=str(starter_store)), embedder=real_embedder)
+    e = Engine.open(starter_store, Settings(home=str(starter_store), reranker="off"), embedder=real_embedder)
     try:
         head, chunks, x = e.ranking_candidates(question)
         ranked = [head[i].chunk_id for i in order(e.ranker.score(x))]
@@ -156,10 +156,15 @@ def test_a_query_longer_than_any_training_question_keeps_the_first_stage_order(s
     short = "what works for PLAC pupils?"
     long = " ".join(["pupils with special educational needs in mainstream schools"] * 10)
     assert ranker.applies_to(short) and not ranker.applies_to(long)
+    # Nor does the reranker read it: it was trained on the same questions.
     on = Engine.open(starter_store, Settings(home=str(starter_store)), embedder=real_embedder)
-    off = Engine.open(starter_store, Settings(home=str(starter_store), ranker="off"), embedder=real_embedder)
+    off = Engine.open(starter_store, Settings(home=str(starter_store), ranker="off", reranker="off"),
+                      embedder=real_embedder)
     try:
+        assert on.reranker is not None and on.ranker is not None
         assert [h.chunk.id for h in on.search(long).hits] == [h.chunk.id for h in off.search(long).hits]
+        assert all(h.relevance is None for h in on.search(long).hits)
+        assert any(h.relevance is not None for h in on.search(short).hits)
     finally:
         on.close()
         off.close()

@@ -125,32 +125,35 @@ def test_teacher_questions_over_edu_and_seeds(edu_engine):
     recall, abstained, wrongly, misses = _combined(reports)
     assert recall >= 0.86, misses
     # abstain_threshold 1.10 trades abstentions for answers: at most 5% of
-    # answerable questions abstain on the tuning sets (measured 0.61 / 0.02 here).
+    # answerable questions abstain on the tuning sets (measured 0.61 / 0.02
+    # here with the learned ranker; 0.043 wrongly with the reranker, whose top
+    # 5 the word confidence reads as weaker support for 4 of 93 questions).
     assert abstained >= 0.58
-    assert wrongly <= 0.04
+    assert wrongly <= 0.05
 
 
 # -- held-out sets (tests/data/blind/: written from the documents before tuning, never tuned on) --
 def test_held_out_starter_questions_floor(starter_engine):
-    """Floors a little below what bench/bench_answers.py measured (2026-12-03, learned ranker: useful
-    0.70, exact 0.61, recall@5 0.76; first stage alone: 0.63 / 0.54 / 0.72): a regression on
-    questions nobody tuned for fails here. Totals only, never per-question output."""
+    """Floors a little below what bench/bench_answers.py measured (2026-12-04, learned ranker +
+    reranker: useful 0.74, exact 0.65, recall@5 0.89; the ranker alone, 2026-12-03: 0.70 / 0.61 /
+    0.76): a regression on questions nobody tuned for fails here. Totals only, never per-question
+    output."""
     report = evaluate(starter_engine, load_eval(DATA / "blind" / "starter.jsonl"), k=5)
-    assert report["useful"] >= 0.65 and report["exact"] >= 0.56 and report["recall_at_k"] >= 0.71, {
+    assert report["useful"] >= 0.69 and report["exact"] >= 0.60 and report["recall_at_k"] >= 0.84, {
         k: report[k] for k in ("useful", "exact", "recall_at_k", "abstain_wrong", "abstain_correct")}
 
 
 def test_held_out_plac_questions_floor(plac_engine):
-    """Starter + shared/data/edu_plac (2026-12-03, learned ranker: useful 0.57, exact 0.45, recall@5
-    0.76; first stage alone: 0.57 / 0.40 / 0.67)."""
+    """Starter + shared/data/edu_plac (2026-12-04: useful 0.55, exact 0.45, recall@5 0.79; the ranker
+    alone: 0.57 / 0.45 / 0.76: more answers in the top 5, two more answerable questions abstain)."""
     report = evaluate(plac_engine, load_eval(DATA / "blind" / "plac.jsonl"), k=5)
-    assert report["useful"] >= 0.52 and report["exact"] >= 0.40 and report["recall_at_k"] >= 0.71, {
+    assert report["useful"] >= 0.50 and report["exact"] >= 0.40 and report["recall_at_k"] >= 0.74, {
         k: report[k] for k in ("useful", "exact", "recall_at_k", "abstain_wrong", "abstain_correct")}
 
 
 def test_held_out_edu_questions_floor(edu_engine):
-    """Starter + shared/data/edu (2026-12-03, learned ranker: useful 0.54, exact 0.35, recall@5 0.78;
-    first stage alone: 0.57 / 0.35 / 0.72: more answers in the top 5, fewer of them cited)."""
+    """Starter + shared/data/edu (2026-12-04: useful 0.65, exact 0.43, recall@5 0.80; the ranker
+    alone: 0.54 / 0.35 / 0.78)."""
     report = evaluate(edu_engine, load_eval(DATA / "blind" / "edu.jsonl"), k=5)
-    assert report["useful"] >= 0.52 and report["exact"] >= 0.32 and report["recall_at_k"] >= 0.74, {
+    assert report["useful"] >= 0.60 and report["exact"] >= 0.39 and report["recall_at_k"] >= 0.76, {
         k: report[k] for k in ("useful", "exact", "recall_at_k", "abstain_wrong", "abstain_correct")}
