@@ -68,7 +68,8 @@ def _previous_rows(names: list[str]) -> tuple[list[str], list[str]]:
     when = next((ln for ln in section.splitlines() if ln.startswith("Measured")), "")
     rows = [ln for ln in section.splitlines() if ln.startswith("| ") and ln.split(" | ")[0][2:] not in names
             and not ln.startswith("| set |")]
-    notes = [ln for ln in section.splitlines() if ln.startswith("Rows of ")]
+    # A note of earlier rows stands only while such rows are kept.
+    notes = [ln for ln in section.splitlines() if ln.startswith("Rows of ")] if rows else []
     if rows and when:
         sets = sorted({ln.split(" | ")[0][2:] for ln in rows})
         notes = [f"Rows of {', '.join(sets)}: {when[0].lower() + when[1:]}"]
