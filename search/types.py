@@ -183,7 +183,8 @@ class Citation:
 class Hit:
     """A retrieved passage with its document, citation and scores.
 
-    ``score`` is the fused rank score used for ordering; ``dense`` is the cosine
+    ``score`` is the score used for ordering (fused; with the reranker, its
+    blend with the learned ranker's score); ``dense`` is the cosine
     similarity to the query (``None`` when the passage came only from keyword
     search), ``lexical_rank`` its 1-based rank in the keyword list or ``None``.
     """
