@@ -150,6 +150,10 @@ def candidate_sentences(hits: Sequence[Hit]) -> list[Sentence]:
             # answer: a short one must end like a sentence.
             if count < 15 and not re.search(r"[.!?][\"'”’)\]]*$", shown):
                 continue
+            # A footnote or reference entry ("[^2]: EUniWell Teacher Education
+            # Team. (n.d.).") is a source's apparatus, not what it says.
+            if re.match(r"\[\^?\w{1,4}\]:", shown):
+                continue
             # A question in the source ("so what is the role of the teacher?")
             # restates the problem; it never answers it.
             if shown.rstrip("\"'”’)").endswith("?"):

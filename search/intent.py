@@ -46,7 +46,9 @@ _PATTERNS: tuple[tuple[str, re.Pattern], ...] = tuple(
                         r"what (is|was|are|were) (poor|weak|not working|inadequate)|what (went|is going) wrong|"
                         r"(should|must|could) (they |it |the (la|council|authority) )?(do )?better|what to improve|"
                         r"(criticis(ed|m)|concerns?) (about|with|in|raised))\b"),
-        (STRENGTHS, r"\b(strengths?|what (is|was|are|were) (good|strong|effective|working( well)?)|"
+        # "what are good ways to ..." asks what works, not what is good somewhere.
+        (STRENGTHS, r"\b(strengths?|what (is|was|are|were) (good|strong|effective|working( well)?)"
+                    r"(?! (ways?|strateg|approach|ideas|things|tips|practice for|interventions|examples))|"
                     r"(doing|done|do|did|works?|working) well|praised|positives?|good practice (in|at))\b"),
         (DEFINITION, r"(^|\b)(who (counts|qualifies|is eligible|is classed|is defined|is considered)|"
                      r"what counts as|(what|who) (is|are) (classed|defined|considered) as|definition of|"
@@ -61,7 +63,7 @@ _PATTERNS: tuple[tuple[str, re.Pattern], ...] = tuple(
         # names a strategy ("Who is leading the session on collaboration as a strategy ...?").
         (WHO, r"^(who|which (person|people|role|roles|staff|professional|body|organisation))\b|"
               r"\bwho (is|are) responsible\b|\bwhose (job|role|responsibility)\b"),
-        (WHAT_WORKS, r"\b(what (really |actually )?works|what (can|could|should|must|do|might) (we|i|schools?|"
+        (WHAT_WORKS, r"\b(what (really |actually )?works|what (can|could|should|must|do|might) (the |a |our |my )?(we|i|schools?|"
                      r"teachers?|staff|leaders?|senco|sencos|the school|a school|dts?|designated teachers?|vsh|"
                      r"parents?|carers?|you) (do|use|try|put in place|offer|provide)|"
                      r"how (can|could|should|do|might|would|to) ([\w+'-]+ ){0,3}(best )?(support|help|improve|reduce|"

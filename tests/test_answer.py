@@ -30,6 +30,11 @@ def hit(text: str, doc_id: int = 1, title: str = "Guidance", kind: str = "guidan
     ("who is responsible for PP+?", intent.WHO),
     ("Who is leading the session on collaboration as a strategy for equity?", intent.WHO),  # not what-works
     ("ofsted findings for wolverhampton", intent.FACTUAL),
+    # Found on the tuning questions: "what are good ways" is not a question about strengths, and
+    # "what should the VSH do" is one about what to do.
+    ("what are good ways to reintegrate a pupil after a suspension?", intent.WHAT_WORKS),
+    ("what is good about Leeds virtual school?", intent.STRENGTHS),
+    ("CiC pupil at risk of being excluded - what should the VSH do?", intent.WHAT_WORKS),
 ])
 def test_intent_of_teacher_questions(question, kind):
     assert intent.detect(question).kind == kind
@@ -49,6 +54,7 @@ def test_fragments_headings_and_questions_are_not_candidates():
     text = ("Supporting pupil transition (e.g. primary-secondary/KS3-4)\n\n"
             "So what is the role of the designated teacher?\n\n"
             "Approaches that are:\n\n"
+            "[^2]: EUniWell Teacher Education Team. (n.d.). Inclusion standards for teachers.\n\n"
             "The designated teacher should work with the virtual school head to agree how pupil premium plus is used.")
     shown = [c.text for c in candidate_sentences([hit(text)])]
     assert shown == ["The designated teacher should work with the virtual school head to agree how pupil premium plus is used."]
