@@ -48,15 +48,13 @@ FEATURES = (
 _ASKS_NUMBER = re.compile(
     r"\b(how (much|many)|what (percentage|proportion|share|number|amount|rate)|(per ?cent|percentage|proportion) of|"
     r"average|how big|what is the (rate|amount|figure|size))\b|£", re.I)
-FOLD_A_EXCLUDES = ("ranker_train_questions.jsonl",)
 
 
-def signals(question, hits: Sequence, embedder, settings, *, reranker=None, query: str | None = None,
-            parts=None) -> dict:
+def signals(question, hits: Sequence, embedder, settings, *, reranker=None, query: str | None = None) -> dict:
     """The answer's evidence for ``question`` over ``hits``, one float each.
 
-    * ``confidence``: the word confidence as :func:`search.answer.compose_answer`
-      computes it (not read by the model: the sum of the next three);
+    * ``confidence``: the word confidence, as :func:`search.answer.compose_answer`
+      reports it (not read by the model: it is made of the next three);
     * ``best_cos``: the best candidate sentence's cosine with the question;
     * ``share``: IDF-weighted share of the question's words found in any passage;
     * ``missing``: 1 when a specific word (name, number, unseen word) is in none;
@@ -67,7 +65,7 @@ def signals(question, hits: Sequence, embedder, settings, *, reranker=None, quer
       answered by none of them);
     * ``sentence_share``: the same share in the answer's best sentence;
     * ``sentence_relevance``: the reranker's probability for the best
-      sentence read alone;
+      sentence read alone (``query``: the question as the reranker reads it);
     * ``cue_missing``: 1 when the question's kind needs a cue (a time for
       "how long", a date for "when", a defining phrase) and none of the three
       best sentences has it;
@@ -75,53 +73,38 @@ def signals(question, hits: Sequence, embedder, settings, *, reranker=None, quer
       share ("how much", "what percentage") and none of the three best
       sentences has a digit;
     * ``terms``: the question's content words (log).
-
-    ``parts``: (candidate sentences, their cosines, their scores, coverage)
-    when :func:`search.answer.compose_answer` has them already.
     """
     from search import intent
-    from search.answer import _CUE_REQUIRED, _CUES, candidate_sentences, hand_scores, question_coverage
+    from search.answer import _CUE_REQUIRED, _CUES, candidate_sentences, compose_answer, hand_scores, \
+        question_coverage
 
     asked = question.asked or intent.detect(question.text)
     hits = tuple(hits)
-    if parts is None:
-        cands = candidate_sentences(hits)
-        cov = question_coverage(question, hits)
-        cos = scores = None
-    else:
-        cands, cos, scores, cov = parts
-    out = {"share": float(cov.share), "missing": float(bool(cov.missing)),
-           "terms": float(np.log1p(len(question.terms)))}
+    cands = candidate_sentences(hits)
+    cov = question_coverage(question, hits)
     relevance = [h.relevance for h in hits if h.relevance is not None]
-    out["relevance_max"] = float(max(relevance)) if relevance else 0.0
-    out["relevance_first"] = float(hits[0].relevance) if hits and hits[0].relevance is not None else 0.0
-    out["passage_share"] = max((question_coverage(question, [h]).share for h in hits), default=0.0)
+    asks_number = bool(_ASKS_NUMBER.search(question.text))
+    out = {"confidence": compose_answer(question, hits, embedder, settings).confidence,
+           "share": float(cov.share), "missing": float(bool(cov.missing)),
+           "terms": float(np.log1p(len(question.terms))),
+           "relevance_max": float(max(relevance)) if relevance else 0.0,
+           "relevance_first": float(hits[0].relevance) if hits and hits[0].relevance is not None else 0.0,
+           "passage_share": max((question_coverage(question, [h]).share for h in hits), default=0.0)}
     if not cands:
         out.update(best_cos=0.0, sentence_share=0.0, sentence_relevance=0.0, cue_missing=1.0,
-                   number_missing=float(bool(_ASKS_NUMBER.search(question.text))),
-                   confidence=settings.coverage_weight * cov.share - settings.missing_term_penalty * bool(cov.missing))
+                   number_missing=float(asks_number))
         return out
-    if cos is None:
-        vecs = embedder.encode([c.text for c in cands], batch_size=64)
-        cos = vecs @ np.asarray(question.vector, dtype=np.float32).reshape(-1)
-        scores = hand_scores(question, asked, hits, cands, cos)
-    scores = np.asarray(scores)
-    top = list(np.argsort(-scores, kind="stable")[:3])
-    best = cands[top[0]]
-    out["best_cos"] = float(cos.max())
-    out["confidence"] = (out["best_cos"] + settings.coverage_weight * cov.share
-                         - settings.missing_term_penalty * bool(cov.missing))
-    out["sentence_share"] = float(_sentence_share(question, best.text))
-    if reranker is not None:
-        probs = reranker.probability(query or question.text, [best.text])
-        out["sentence_relevance"] = float(probs[0])
-    else:
-        out["sentence_relevance"] = 0.0
+    # The same sentence vectors and scores the answer used (the embedder caches them).
+    cos = embedder.encode([c.text for c in cands], batch_size=64) @ np.asarray(question.vector, dtype=np.float32)
+    top = [cands[i] for i in np.argsort(-np.asarray(hand_scores(question, asked, hits, cands, cos)), kind="stable")[:3]]
     cue = _CUES.get(asked.kind)
-    out["cue_missing"] = float(asked.kind in _CUE_REQUIRED and cue is not None
-                               and not any(cue.search(cands[i].text) for i in top))
-    out["number_missing"] = float(bool(_ASKS_NUMBER.search(question.text))
-                                  and not any(re.search(r"\d", cands[i].text) for i in top))
+    out.update(
+        best_cos=float(cos.max()),
+        sentence_share=float(_sentence_share(question, top[0].text)),
+        sentence_relevance=float(reranker.probability(query or question.text, [top[0].text])[0]) if reranker else 0.0,
+        cue_missing=float(asked.kind in _CUE_REQUIRED and cue is not None and not any(cue.search(c.text) for c in top)),
+        number_missing=float(asks_number and not any(re.search(r"\d", c.text) for c in top)),
+    )
     return out
 
 
@@ -151,10 +134,9 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, c: float = 1.0):
 
 
 def collect(stores: Path, fold_a: Path, fold_b: Path) -> list[dict]:
-    """One row per (question, store asked): file, answerable, and every signal."""
-    from ingest.ranker_train import TRAINING, store_of
+    """One row per training ask (bench_second_stage.training_asks): file, answerable, and every signal."""
+    from bench.bench_second_stage import training_asks
     from search.api import Engine
-    from search.evaluate import load_eval
     from search.settings import Settings
 
     base = Settings.from_env()
@@ -162,21 +144,12 @@ def collect(stores: Path, fold_a: Path, fold_b: Path) -> list[dict]:
                for n in "ABC" for f, d in (("A", fold_a), ("B", fold_b))}
     rows = []
     try:
-        for store, path in TRAINING:
-            if not path.is_file():
-                print(f"skipped {path}: not found", file=sys.stderr)
-                continue
-            fold = "A" if path.name in FOLD_A_EXCLUDES else "B"
-            for item in load_eval(path):
-                names = [store_of(item.source) if store == "auto" else store]
-                if store == "auto" and not item.answerable:
-                    names = ["B", "C"]  # an unanswerable training question is asked of both stores
-                for name in names:
-                    engine = engines[name, fold]
-                    read, hits = engine.answer_inputs(item.question)
-                    s = signals(read, hits, engine._sentences, engine.settings, reranker=engine.reranker,
-                                query=engine.model_query(item.question))
-                    rows.append({"file": path.name, "store": name, "answerable": bool(item.answerable), **s})
+        for file, fold, name, item in training_asks():
+            engine = engines[name, fold]
+            read, hits = engine.answer_inputs(item.question)
+            s = signals(read, hits, engine._sentences, engine.settings, reranker=engine.reranker,
+                        query=engine.model_query(item.question))
+            rows.append({"file": file, "store": name, "answerable": bool(item.answerable), **s})
     finally:
         for engine in engines.values():
             engine.close()

@@ -46,11 +46,32 @@ def _minmax(v) -> np.ndarray:
     return (v - v.min()) / span if span > 1e-12 else np.zeros_like(v)
 
 
-def collect(stores: Path, fold_a: Path, fold_b: Path) -> list[dict]:
+def training_asks():
+    """Every ask of the learned ranker's training files, as (file, fold, store, item).
+
+    ``fold`` names the cross-encoder that never saw the file ("A" or "B");
+    a question of the ranker's own file goes to the store of its source, and
+    an unanswerable one of that file to both stores B and C.
+    """
     from ingest.ranker_train import TRAINING, store_of
+    from search.evaluate import load_eval
+
+    for store, path in TRAINING:
+        if not path.is_file():
+            continue
+        fold = "A" if path.name in FOLD_A_EXCLUDES else "B"
+        for item in load_eval(path):
+            names = [store_of(item.source) if store == "auto" else store]
+            if store == "auto" and not item.answerable:
+                names = ["B", "C"]  # an unanswerable training question is asked of both stores
+            for name in names:
+                yield path.name, fold, name, item
+
+
+def collect(stores: Path, fold_a: Path, fold_b: Path) -> list[dict]:
     from search.answer import compose_answer
     from search.api import Engine
-    from search.evaluate import load_eval, match_text
+    from search.evaluate import match_text
     from search.ltr import order
     from search.rerank import OnnxReranker
     from search.settings import Settings
@@ -59,32 +80,25 @@ def collect(stores: Path, fold_a: Path, fold_b: Path) -> list[dict]:
     engines = {n: Engine.open(stores / n, dataclasses.replace(base, home=str(stores / n))) for n in "ABC"}
     models = {"A": OnnxReranker(fold_a), "B": OnnxReranker(fold_b)}
     rows = []
-    for store, path in TRAINING:
-        if not path.is_file():
-            continue
-        model = models["A" if path.name in FOLD_A_EXCLUDES else "B"]  # the one that never saw this file
-        for item in load_eval(path):
-            names = [store_of(item.source) if store == "auto" else store]
-            if store == "auto" and not item.answerable:
-                names = ["B", "C"]  # an unanswerable training question is asked of both stores
-            for name in names:
-                engine = engines[name]
-                head, chunks, x = engine.ranking_candidates(item.question)
-                if engine.ranker is not None and engine.ranker.applies_to(item.question):
-                    scores = engine.ranker.score(x)
-                else:
-                    scores = -np.arange(len(head), dtype=np.float32)
-                best = order(scores)
-                texts = [chunks[head[i].chunk_id].text for i in best]
-                wanted = [match_text(a) for a in item.answers]
-                read, hits = engine.answer_inputs(item.question)
-                answer = compose_answer(read, hits, engine._sentences, engine.settings)
-                rows.append({
-                    "file": path.name, "answerable": item.answerable,
-                    "y": np.asarray([float(item.answerable and any(w in match_text(t) for w in wanted)) for t in texts]),
-                    "ranker": np.asarray(scores)[best], "ce": model.score(engine.model_query(item.question), texts),
-                    "to_probability": model.to_probability, "confidence": answer.confidence,
-                })
+    for file, fold, name, item in training_asks():
+        model = models[fold]  # the one that never saw this file
+        engine = engines[name]
+        head, chunks, x = engine.ranking_candidates(item.question)
+        if engine.ranker is not None and engine.ranker.applies_to(item.question):
+            scores = engine.ranker.score(x)
+        else:
+            scores = -np.arange(len(head), dtype=np.float32)
+        best = order(scores)
+        texts = [chunks[head[i].chunk_id].text for i in best]
+        wanted = [match_text(a) for a in item.answers]
+        read, hits = engine.answer_inputs(item.question)
+        answer = compose_answer(read, hits, engine._sentences, engine.settings)
+        rows.append({
+            "file": file, "answerable": item.answerable,
+            "y": np.asarray([float(item.answerable and any(w in match_text(t) for w in wanted)) for t in texts]),
+            "ranker": np.asarray(scores)[best], "ce": model.score(engine.model_query(item.question), texts),
+            "to_probability": model.to_probability, "confidence": answer.confidence,
+        })
     return rows
 
 
@@ -107,24 +121,14 @@ def answers(stores: Path, fold_a: Path, fold_b: Path) -> list[str]:
     """Answer-level figures out of fold: the answer's edge for the first passage
     (``LEAD_WEIGHT``) and the cross-encoder scoring the candidate sentences."""
     import search.answer as answer_mod
-    from ingest.ranker_train import TRAINING, store_of
     from search.api import Engine
-    from search.evaluate import load_eval, match_text
+    from search.evaluate import match_text
     from search.settings import Settings
 
     base = Settings.from_env()
     engines = {(n, f): Engine.open(stores / n, dataclasses.replace(base, home=str(stores / n), reranker=str(d)))
                for n in "ABC" for f, d in (("A", fold_a), ("B", fold_b))}
-    items = []
-    for store, path in TRAINING:
-        if not path.is_file():
-            continue
-        fold = "A" if path.name in FOLD_A_EXCLUDES else "B"
-        for item in load_eval(path):
-            names = [store_of(item.source) if store == "auto" else store]
-            if store == "auto" and not item.answerable:
-                names = ["B", "C"]
-            items += [(engines[n, fold], item) for n in names]
+    items = [(engines[name, fold], item) for _, fold, name, item in training_asks()]
     inputs = [engine.answer_inputs(item.question) for engine, item in items]
     hand, lead = answer_mod.hand_scores, answer_mod.LEAD_WEIGHT
     sentence_ce: dict = {}
