@@ -166,6 +166,13 @@ def candidate_sentences(hits: Sequence[Hit]) -> list[Sentence]:
     return out
 
 
+#: Number words (as matching keys) and their digits, both ways: a passage's "three" covers a question's "3".
+_NUMBER_WORDS = {_stem(w): str(i) for i, w in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen twenty".split())}
+_NUMBER_WORDS.update({d: w for w, d in list(_NUMBER_WORDS.items())})
+
+
 @dataclass(frozen=True)
 class Coverage:
     """How much of the question the retrieved passages speak about.
@@ -202,6 +209,9 @@ def question_coverage(question: Question, hits: Sequence[Hit]) -> Coverage:
         for text in (h.chunk.text, h.document.title):
             seen.update(_stem(w) for w in words(text))
             blob_parts.append(" ".join(_stem(w) for w in words(text)))
+        if h.document.date[:4].isdigit():
+            seen.add(h.document.date[:4])  # "Surrey's 2018 inspection": the report's date is in no sentence
+    seen.update(_NUMBER_WORDS.get(w, "") for w in list(seen))  # "3" in the question, "three" in the passage
     blob = " " + " ".join(blob_parts) + " "
     alt_found = any(f" {' '.join(_stem(w) for w in words(a))} " in blob for a in alternatives if words(a))
     total = found = 0.0
@@ -213,11 +223,11 @@ def question_coverage(question: Question, hits: Sequence[Hit]) -> Coverage:
         if any(ch.isdigit() for ch in low):
             low = re.sub(r"(?<=\d)s$", "", low)  # "Year 10s", "the 1990s"
         parts = words(low)
-        if not parts or low in stop or all(p in stop for p in parts):
-            continue
+        if not parts or low in stop or all(p in stop for p in parts) or (len(low) == 1 and low.isalpha()):
+            continue  # a lone letter ("KCSIE q:") names nothing
         weight = max(weights.get(p, 1.0) for p in parts)
         covered = all(_stem(p) in seen for p in parts)
-        acronym = len(tok) >= 2 and tok[:2].isupper()
+        acronym = (len(tok) >= 2 and tok[:2].isupper()) or low in known  # "PLAC", or shorthand: "uni"
         if not covered and acronym and alt_found:
             covered = True
         total += weight

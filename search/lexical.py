@@ -21,7 +21,9 @@ STOPWORDS = frozenset(
     them then there these they this those to too was we were what when where which while who whom
     why will with would you your yours about should shall may might must any some such very just
     also own same other get gets got gave give given make made take took one able like way ways say says
-    said mean means much many thing things there's it's don't""".split()
+    said mean means much many thing things there's it's don't supposed
+    won't can't isn't aren't doesn't didn't wouldn't shouldn't couldn't i'm i've i'd you're they're we're
+    it'll they'll we'll you'll i'll wont dont cant isnt arent doesnt didnt wouldnt shouldnt couldnt""".split()
 )
 
 

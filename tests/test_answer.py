@@ -1,6 +1,8 @@
 """Answer composition without a model: intents, sentence cleaning, the verbatim check, missing terms."""
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from search import intent
@@ -100,3 +102,54 @@ def test_coverage_matches_inflections_not_derivations():
     covered = question_coverage(Question.of("difference between integration and inclusion"),
                                 [hit("Inclusive schools are different: pupils are integrated in every lesson.")])
     assert covered.share < 0.5
+
+
+def test_informal_contractions_are_not_missing_words():
+    # Typed without the apostrophe ("wont") or as "it'll", they are function words, not a missing name:
+    # before, an answerable question lost 0.2 of confidence for "wont" and abstained.
+    question = "can the LA direct an academy that wont admit a child, and will it'll matter"
+    cov = question_coverage(Question.of(question, weights={"wont": 5.0, "it'll": 5.0}, unseen_weight=5.0),
+                            [hit("The local authority (LA) can direct an academy to admit a child; it will matter.")])
+    assert cov.missing == () and cov.share == 1.0
+
+
+def test_teachers_shorthand_is_in_the_vocabulary():
+    vocab = load_vocabulary()
+    expansion = vocab.expand("HT has suspended a CLA pupil; uni bursary; KS2 RWM gap")
+    assert {"headteacher", "university", "reading, writing and maths"} <= set(expansion.synonyms)
+    expansion = vocab.expand("funded 3 yo in care")
+    assert "year old" in expansion.synonyms
+
+
+def test_lower_case_shorthand_counts_as_found_when_the_passage_spells_it_out():
+    vocab = load_vocabulary()
+    question = "care leaver going to uni - is there a bursary"
+    expansion = vocab.expand(question)
+    passage = [hit("A care leaver going into higher education at university gets a bursary of £2,000.")]
+    weights = {"uni": 5.0, "care": 1.0, "leaver": 2.0, "bursary": 3.0, "going": 1.0}
+    cov = question_coverage(Question.of(question, weights=weights, unseen_weight=5.0, known=vocab.acronyms,
+                                        alternatives=expansion.synonyms), passage)
+    assert cov.share == 1.0 and cov.missing == ()
+    # Without the spelled-out form the shorthand is not covered (and, a vocabulary term, not a missing name).
+    cov = question_coverage(Question.of(question, weights=weights, unseen_weight=5.0, known=vocab.acronyms,
+                                        alternatives=expansion.synonyms), [hit("A care leaver gets a bursary.")])
+    assert cov.share < 0.6 and cov.missing == ()
+
+
+def test_numbers_meet_their_words_and_a_report_s_year_its_date():
+    cov = question_coverage(Question.of("must a 3 year old have lived with the carer",
+                                        weights={"3": 5.0}, unseen_weight=5.0),
+                            [hit("A three year old must have lived with the carer for one month.")])
+    assert cov.share == 1.0 and cov.missing == ()
+    report = hit("The PEPs are not fit for purpose.", title="Surrey: inspection of children's services")
+    dated = Hit(chunk=report.chunk, document=dataclasses.replace(report.document, date="2018-05-16"),
+                citation=report.citation, score=1.0)
+    question = Question.of("surrey 2018 ofsted PEPs", weights={"2018": 5.0}, unseen_weight=5.0)
+    assert question_coverage(question, [report]).missing == ("2018",)
+    assert "2018" not in question_coverage(question, [dated]).missing
+
+
+def test_a_lone_letter_is_not_a_question_word():
+    cov = question_coverage(Question.of("KCSIE q: should the DSL work with the DT", weights={"q": 5.0}, unseen_weight=5.0),
+                            [hit("Under KCSIE the DSL should work with the DT.")])
+    assert cov.share == 1.0 and cov.missing == ()
