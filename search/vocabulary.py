@@ -10,6 +10,7 @@ side is searched for the other too, and the answer says so
 Acronyms that are also ordinary words (SEND, MAT, LA, DT...) only count when
 typed in capitals (``"case": "upper"``); ``"exact"`` needs the exact casing.
 Full forms match case-insensitively, with hyphens and spaces treated alike.
+``"one_way": true`` marks shorthand that only expands ("uni" -> "university").
 """
 from __future__ import annotations
 
@@ -34,6 +35,9 @@ class Term:
     forms: tuple[str, ...]
     related: tuple[str, ...] = ()
     case: str = "any"  # any | upper | exact
+    #: Shorthand no source writes ("uni", "Y10", "kids"): it expands to its forms, but a
+    #: query's "university" is not searched as "uni" too.
+    one_way: bool = False
 
 
 @dataclass(frozen=True)
@@ -84,7 +88,7 @@ class Vocabulary:
                 acr = [_pattern(t.acronym.upper(), 0, plural=True)]
             else:
                 acr = [_pattern(t.acronym, re.IGNORECASE, plural=True)]
-            forms = [_pattern(f, re.IGNORECASE) for f in t.forms if len(f) > 5]
+            forms = [] if t.one_way else [_pattern(f, re.IGNORECASE) for f in t.forms if len(f) > 5]
             self._matchers.append((t, acr, forms))
 
     @property
@@ -171,6 +175,7 @@ def _read_terms(path: Path) -> list[Term]:
                     forms=tuple(str(f) for f in row.get("forms", ())),
                     related=tuple(str(r) for r in row.get("related", ())),
                     case=str(row.get("case", "any")),
+                    one_way=bool(row.get("one_way", False)),
                 )
             )
         return out

@@ -153,3 +153,15 @@ def test_a_lone_letter_is_not_a_question_word():
     cov = question_coverage(Question.of("KCSIE q: should the DSL work with the DT", weights={"q": 5.0}, unseen_weight=5.0),
                             [hit("Under KCSIE the DSL should work with the DT.")])
     assert cov.share == 1.0 and cov.missing == ()
+
+
+def test_a_year_group_in_shorthand_is_found_as_the_year_and_is_no_missing_number():
+    # "Y1" has a digit, so it read as a specific number no passage held; the guidance says "Year 1".
+    vocab = load_vocabulary()
+    question = "Y1 child in care on a part time timetable"
+    expansion = vocab.expand(question)
+    assert "Year 1" in expansion.synonyms
+    cov = question_coverage(Question.of(question, weights={"y1": 5.0}, unseen_weight=5.0, known=vocab.acronyms,
+                                        alternatives=expansion.synonyms),
+                            [hit("A child in care in Year 1 on a part time timetable needs a plan.")])
+    assert cov.share == 1.0 and cov.missing == ()

@@ -135,7 +135,7 @@ def test_teacher_questions_over_edu_and_seeds(edu_engine):
 # -- held-out sets (tests/data/blind/: written from the documents before tuning, never tuned on) --
 def test_held_out_starter_questions_floor(starter_engine):
     """Floors a little below what bench/bench_answers.py measured (2026-12-04, learned ranker +
-    reranker: useful 0.74, exact 0.65, recall@5 0.89; the ranker alone, 2026-12-03: 0.70 / 0.61 /
+    reranker: useful 0.74, exact 0.65, recall@5 0.89; 0.72 / 0.65 / 0.89 with the shorthand of 23:00; the ranker alone, 2026-12-03: 0.70 / 0.61 /
     0.76): a regression on questions nobody tuned for fails here. Totals only, never per-question
     output."""
     report = evaluate(starter_engine, load_eval(DATA / "blind" / "starter.jsonl"), k=5)
@@ -146,7 +146,7 @@ def test_held_out_starter_questions_floor(starter_engine):
 def test_held_out_plac_questions_floor(plac_engine):
     """Starter + shared/data/edu_plac (2026-12-04, with teachers' chat words and shorthand no longer held
     against the question and abstain_threshold 1.15: useful 0.62, exact 0.52, recall@5 0.79, wrongly
-    abstained 0.05; before: 0.55 / 0.45 / 0.79 / 0.12; the ranker alone: 0.57 / 0.45 / 0.76)."""
+    abstained 0.05; with more shorthand in the vocabulary 0.64 / 0.55 / 0.79 / 0.02; before: 0.55 / 0.45 / 0.79 / 0.12; the ranker alone: 0.57 / 0.45 / 0.76)."""
     report = evaluate(plac_engine, load_eval(DATA / "blind" / "plac.jsonl"), k=5)
     assert report["useful"] >= 0.57 and report["exact"] >= 0.47 and report["recall_at_k"] >= 0.74, {
         k: report[k] for k in ("useful", "exact", "recall_at_k", "abstain_wrong", "abstain_correct")}
@@ -154,8 +154,8 @@ def test_held_out_plac_questions_floor(plac_engine):
 
 def test_held_out_edu_questions_floor(edu_engine):
     """Starter + shared/data/edu (2026-12-04, after the chat-word change: useful 0.59, exact 0.43, recall@5
-    0.80: three fewer useful answers than before it (0.65 / 0.43 / 0.80), the one set that lost; the
-    ranker alone: 0.54 / 0.35 / 0.78)."""
+    0.80: three fewer useful answers than before it (0.65 / 0.43 / 0.80), the one set that lost; with
+    more shorthand in the vocabulary 0.57 / 0.43 / 0.78; the ranker alone: 0.54 / 0.35 / 0.78)."""
     report = evaluate(edu_engine, load_eval(DATA / "blind" / "edu.jsonl"), k=5)
     assert report["useful"] >= 0.54 and report["exact"] >= 0.39 and report["recall_at_k"] >= 0.76, {
         k: report[k] for k in ("useful", "exact", "recall_at_k", "abstain_wrong", "abstain_correct")}
@@ -172,10 +172,11 @@ def test_second_blind_plac_questions_floor(plac_engine):
     """Starter + shared/data/edu_plac. First measurement (f4e0d3c): useful 0.35, exact 0.30,
     recall@5 0.70, 0.45 of answerable questions wrongly abstained; second (chat words and shorthand no
     longer held against the question, abstain_threshold 1.15): 0.40 / 0.35 / 0.70 / 0.40, and 0.40 of
-    the unanswerable ones abstained (0.00 before). The floors sit one question (0.05) below: this set
-    is where the answerer is weakest, and the floor keeps it from slipping."""
+    the unanswerable ones abstained (0.00 before); third (more shorthand in the vocabulary, one way):
+    0.45 / 0.40 / 0.70 / 0.30. The floors sit one question (0.05) below: this set is where the
+    answerer is weakest, and the floor keeps it from slipping."""
     report, totals = _blind2(plac_engine, "plac.jsonl")
-    assert report["useful"] >= 0.35 and report["exact"] >= 0.30 and report["recall_at_k"] >= 0.65, totals
+    assert report["useful"] >= 0.40 and report["exact"] >= 0.35 and report["recall_at_k"] >= 0.65, totals
 
 
 def test_second_blind_edu_questions_floor(edu_engine):

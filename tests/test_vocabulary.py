@@ -31,6 +31,15 @@ def test_full_forms_expand_to_acronyms(vocab):
     assert "adoption" in exp.related
 
 
+def test_teachers_shorthand_expands_one_way(vocab):
+    """Shorthand no source writes ("uni", "Y10", "kids", "HT") expands to its full form; the
+    full form in a query is not also searched as the shorthand: every question about children
+    would otherwise be searched for "kids" too."""
+    assert {"university", "Year 10", "children", "headteacher"} <= set(vocab.expand("HT: Y10 kids off to uni").synonyms)
+    expansion = vocab.expand("the headteacher of Year 10 children going to university")
+    assert not {"uni", "Y10", "kids", "HT"} & set(expansion.synonyms + expansion.related)
+
+
 @pytest.mark.parametrize("query", ["send the letter home", "a pep talk before exams", "the la la land film"])
 def test_ordinary_words_are_not_acronyms(vocab, query):
     assert not vocab.expand(query).synonyms
