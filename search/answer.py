@@ -211,7 +211,7 @@ def question_coverage(question: Question, hits: Sequence[Hit]) -> Coverage:
             blob_parts.append(" ".join(_stem(w) for w in words(text)))
         if h.document.date[:4].isdigit():
             seen.add(h.document.date[:4])  # "Surrey's 2018 inspection": the report's date is in no sentence
-    seen.update(_NUMBER_WORDS.get(w, "") for w in list(seen))  # "3" in the question, "three" in the passage
+    seen.update([_NUMBER_WORDS[w] for w in seen & _NUMBER_WORDS.keys()])  # "3" in the question, "three" in the passage
     blob = " " + " ".join(blob_parts) + " "
     alt_found = any(f" {' '.join(_stem(w) for w in words(a))} " in blob for a in alternatives if words(a))
     total = found = 0.0
